@@ -1,0 +1,55 @@
+"""Backend names and construction: the one place that knows every backend."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+from annotator.backends.base import Backend
+from store.config import BackendName, TierConfig
+from store.errors import ConfigError
+
+__all__ = ["BACKENDS", "build_backend", "tier1_model_dir"]
+
+BACKENDS: tuple[str, ...] = typing.get_args(BackendName)
+
+
+def tier1_model_dir(workdir: Path) -> Path:
+    """Where ``dissent annotate train-tier1`` saves the cross-encoder by default."""
+    return workdir / "models" / "tier1-cross-encoder"
+
+
+def build_backend(tier: TierConfig, workdir: Path) -> Backend:
+    """A ready backend for ``tier`` (models load here, lazily imported).
+
+    Raises:
+        ConfigError: unknown backend, or one that cannot be built from configuration
+            (``scripted`` exists only in code).
+    """
+    if tier.backend == "cross_encoder":
+        from annotator.backends.cross_encoder import CrossEncoderBackend
+
+        return CrossEncoderBackend(tier.model or tier1_model_dir(workdir))
+    if tier.backend == "llama_cpp":
+        from annotator.backends.llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend(tier.model)
+    if tier.backend == "openai_compatible":
+        if tier.base_url is None and tier.api_key_env is None:
+            from annotator.backends.llama_server import LocalServerBackend
+
+            return LocalServerBackend(tier)  # no endpoint given: serve the GGUF locally
+        from annotator.backends.openai_compatible import OpenAICompatibleBackend
+
+        return OpenAICompatibleBackend(tier)
+    if tier.backend == "vllm":
+        from annotator.backends.vllm import VllmBackend
+
+        return VllmBackend(tier)
+    if tier.backend == "scripted":
+        raise ConfigError(
+            f"tier {tier.name!r}: the scripted backend is built in code, not from a config file"
+        )
+    raise ConfigError(
+        f"tier {tier.name!r}: unknown backend {tier.backend!r}; choose from {', '.join(BACKENDS)}"
+    )

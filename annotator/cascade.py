@@ -1,0 +1,192 @@
+"""The cascade: tiers of growing cost grade pairs; confident answers stop early.
+
+Tier 1 sees every pair. A tier's answer is calibrated (per-class isotonic maps fitted by
+``dissent calibrate``) and accepted when its confidence reaches the tier's threshold;
+otherwise the pair goes to the next tier, and the last tier always decides. A failed or
+unparseable answer is retried (bounded, see :mod:`annotator.judgments`), then escalated like an
+unconfident one; a pair that no tier could grade gets a ``labels`` row with status ``failed``
+and no grade — never a default grade.
+
+Every model call is a ``judgments`` row and every verdict a ``labels`` row keyed by the
+cascade's id (its tiers' models, the prompt version and the calibration), so running again
+is all cache hits, and a killed run resumes with the pairs it had not labelled yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, and_, or_, select
+
+from annotator.backends.base import Backend, Pair
+from annotator.calibration import Isotonic
+from annotator.judgments import grade_cached, key_of
+from prompts import Prompt
+from store.bulk import insert_ignore
+from store.hashing import content_hash
+from store.progress import track
+from store.schema import Label, utcnow
+
+__all__ = ["CascadeReport", "Tier", "cascade_id", "run_cascade"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tier:
+    """One tier of the cascade: a backend, its calibration and its acceptance threshold."""
+
+    name: str
+    backend: Backend
+    calibration: Isotonic | None = None
+    threshold: float = 1.01  # > 1: never accepts (the last tier decides regardless)
+    max_attempts: int = 2
+
+    def confidence(self, distribution: Sequence[float] | None) -> tuple[list[float] | None, float]:
+        """The calibrated distribution and its confidence (-1 for a failed answer)."""
+        if distribution is None:
+            return None, -1.0
+        dist = np.asarray([distribution], dtype=np.float64)
+        if self.calibration is not None:
+            dist = self.calibration.apply(dist)
+        return dist[0].tolist(), float(dist[0].max())
+
+
+def cascade_id(tiers: Sequence[Tier], prompt: Prompt) -> str:
+    """A short id of what decides a label: models, prompt version, calibrations, thresholds."""
+    return content_hash(
+        {
+            "prompt": prompt.version,
+            "tiers": [
+                {
+                    "model": t.backend.model_id,
+                    "calibration": t.calibration.to_json() if t.calibration else None,
+                    "threshold": t.threshold if i < len(tiers) - 1 else None,
+                }
+                for i, t in enumerate(tiers)
+            ],
+        }
+    )[:16]
+
+
+@dataclass
+class CascadeReport:
+    cascade_id: str
+    pairs: int = 0
+    already_labelled: int = 0
+    decided_by: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    model_calls: dict[str, int] = field(default_factory=dict)
+    cache_hits: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        return [
+            f"cascade {self.cascade_id}: {self.pairs:,} pairs "
+            f"({self.already_labelled:,} already labelled) in {self.seconds:.1f} s",
+            "  decided by: " + ", ".join(f"{k} {v:,}" for k, v in self.decided_by.items()),
+            "  model calls: " + ", ".join(f"{k} {v:,}" for k, v in self.model_calls.items()),
+            "  cache hits: " + ", ".join(f"{k} {v:,}" for k, v in self.cache_hits.items()),
+            f"  failed at every tier (no label): {self.failed:,}",
+        ]
+
+
+def _labelled(engine: Engine, pairs: Sequence[Pair], cid: str) -> set[tuple[int, str]]:
+    found: set[tuple[int, str]] = set()
+    keys = sorted({key_of(p) for p in pairs})
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        stmt = select(Label.query_id, Label.product_hash).where(
+            Label.cascade_id == cid,
+            or_(*(and_(Label.query_id == q, Label.product_hash == h) for q, h in chunk)),
+        )
+        with engine.connect() as conn:
+            found.update((q, h) for q, h in conn.execute(stmt))
+    return found
+
+
+def run_cascade(
+    engine: Engine,
+    tiers: Sequence[Tier],
+    prompt: Prompt,
+    pairs: Sequence[Pair],
+    *,
+    batch_size: int = 64,
+    run_id: int | None = None,
+) -> CascadeReport:
+    """Label ``pairs`` with the cascade (see the module docstring); returns what it did."""
+    started = time.perf_counter()
+    cid = cascade_id(tiers, prompt)
+    report = CascadeReport(cid, pairs=len(pairs))
+    report.decided_by = {t.name: 0 for t in tiers}
+    report.model_calls = {t.name: 0 for t in tiers}
+    report.cache_hits = {t.name: 0 for t in tiers}
+    done = _labelled(engine, pairs, cid)
+    todo = [p for p in {key_of(p): p for p in pairs}.values() if key_of(p) not in done]
+    report.already_labelled = len(pairs) - len(todo)
+    for start in track(
+        range(0, len(todo), batch_size), "annotating", total=-(-len(todo) // batch_size)
+    ):
+        remaining = todo[start : start + batch_size]
+        rows: list[dict[str, Any]] = []
+        for index, tier in enumerate(tiers):
+            if not remaining:
+                break
+            last = index == len(tiers) - 1
+            call = grade_cached(
+                engine,
+                tier.backend,
+                prompt,
+                remaining,
+                tier=index + 1,
+                max_attempts=tier.max_attempts,
+                run_id=run_id,
+            )
+            report.model_calls[tier.name] += call.model_calls
+            report.cache_hits[tier.name] += call.cache_hits
+            escalate = []
+            for pair in remaining:
+                answer = call.answers[key_of(pair)]
+                dist, confidence = tier.confidence(answer.distribution)
+                if dist is not None and (last or confidence >= tier.threshold):
+                    grade = max(range(4), key=lambda g: (dist[g], -g))
+                    rows.append(_label(pair, cid, grade, index + 1, confidence, "graded", run_id))
+                    report.decided_by[tier.name] += 1
+                else:
+                    escalate.append(pair)
+            remaining = escalate
+        for pair in remaining:  # no tier could grade it: recorded, never given a default grade
+            rows.append(_label(pair, cid, None, None, None, "failed", run_id))
+            report.failed += 1
+        with engine.begin() as conn:
+            insert_ignore(conn, Label.__table__, rows)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _label(
+    pair: Pair,
+    cid: str,
+    grade: int | None,
+    tier: int | None,
+    confidence: float | None,
+    status: str,
+    run_id: int | None,
+) -> dict[str, Any]:
+    return {
+        "query_id": pair.query_id,
+        "product_id": pair.product_id,
+        "product_hash": pair.product_hash,
+        "cascade_id": cid,
+        "grade": grade,
+        "deciding_tier": tier,
+        "confidence": confidence,
+        "status": status,
+        "run_id": run_id,
+        "created_at": utcnow(),
+    }

@@ -1,0 +1,367 @@
+"""The ``catalog`` channel: the catalog's own lexical search, run by the database's full-text index.
+
+It behaves like a production catalog search, not like BM25 over titles: it first recognises
+catalog terms in the query, then ranks products by how many of the recognised *fields* they
+match, and only then by text relevance.
+
+Indexing (:meth:`CatalogChannel.index`): :func:`miners.lexicon.build_lexicon` gives every
+product four fields of normalised terms — brand, product type, attribute values and title —
+taken from structured fields where the catalog has them and derived from titles where it has
+only titles. They are written to a full-text table that the channel creates (replacing any
+previous one): on SQLite the FTS5 table ``catalog_search_fts`` (one column per field, rowid =
+product id); on PostgreSQL the table ``catalog_search`` with a generated ``tsvector`` whose
+fields carry the weight labels product type A, brand B, attributes C, title D, and a GIN index.
+
+Querying: the query is normalised like the products (:func:`miners.lexicon.terms`; it can
+only yield ``[a-z0-9]`` tokens, so quotes, hyphens, colons or asterisks in a query cannot
+reach the full-text syntax) and matched against the lexicon (leftmost-longest). The full-text
+query is the OR of
+
+- each recognised term as a phrase, restricted to the field(s) it is a term of (FTS5 column
+  filter ``brand : "simpson strong tie"``; tsquery ``'dewalt':B``). A product type is the
+  head of a product's name, so a type term must *end* the product's type: the type column
+  ends with the marker token ``0end0`` and the phrase is searched with it (``"drill 0end0"``
+  matches "cordless drill" but not "drill bit set");
+- every query word against the title alone, so that products whose fields were not recognised
+  are still found (after those that match fields), and a query with no dictionary match falls
+  back to a title search.
+
+Ranking, best first:
+
+1. the number of distinct fields (product type, brand, attributes) in which the product
+   matches at least one recognised term: a DEWALT drill (brand and type) beats a drill of
+   another brand (type only), which beats a drill bit set whose title says "drill" many
+   times (title only);
+2. the weighted full-text score: FTS5 ``bm25()`` with the column weights of
+   ``config.field_weights``, or PostgreSQL ``ts_rank`` with those weights scaled to at most 1
+   and length normalisation 1;
+3. the product id, for ties.
+
+Searching runs the queries in chunks on ``config.search_workers`` threads, each with its own
+connection and one cursor (so PostgreSQL runs one server-side prepared statement per thread).
+
+The reported score is ``fields + s / (1 + s)`` with ``s`` the full-text score: its integer part
+is the number of fields matched. The two databases order fields alike; their text scores
+differ in detail (bm25 against ts_rank).
+
+Example:
+    >>> channel = CatalogChannel(CatalogChannelConfig(), open_store("sqlite:///dissent.db"))
+    >>> channel.index(products)
+    >>> channel.search(["dewalt cordless drill"], k=10).row(0)[:2]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, text
+
+from miners.base import ProductDoc, SearchResult
+from miners.lexicon import FIELDS, Lexicon, ProductTerms, build_lexicon
+from store.config import CatalogChannelConfig
+from store.errors import StoreError
+
+__all__ = ["FTS_TABLE", "TSVECTOR_TABLE", "CatalogChannel", "QueryPlan", "plan_query"]
+
+log = logging.getLogger(__name__)
+
+FTS_TABLE = "catalog_search_fts"
+TSVECTOR_TABLE = "catalog_search"
+_COLUMNS = ("brand", "product_type", "attributes", "title")
+_PG_WEIGHT = {"product_type": "A", "brand": "B", "attributes": "C", "title": "D"}
+_INDEX_FORMAT = "dissent-catalog-index/1"
+# Ends every product type, so that a type phrase can be anchored at the end of the type.
+_END = "0end0"
+_LEXICON_FILE, _INDEX_FILE = "catalog_lexicon.json", "catalog_index.json"
+_CHUNK = 256  # queries per connection checkout when ``search_workers`` threads share the work
+
+
+@dataclass(frozen=True, slots=True)
+class QueryPlan:
+    """What a query searches: recognised phrases per field (type phrases end with the end
+    marker), and the words for the title."""
+
+    fields: dict[str, tuple[tuple[str, ...], ...]]
+    words: tuple[str, ...]
+
+
+def plan_query(lexicon: Lexicon, query: str) -> QueryPlan:
+    """Match ``query`` against ``lexicon`` and group the phrases by field."""
+    found = lexicon.match(query)
+    fields: dict[str, list[tuple[str, ...]]] = {}
+    for m in found.matches:
+        for field in m.fields:
+            phrase = (*m.phrase, _END) if field == "product_type" else m.phrase
+            fields.setdefault(field, []).append(phrase)
+    ordered = {f: tuple(dict.fromkeys(fields[f])) for f in FIELDS if f in fields}
+    return QueryPlan(ordered, tuple(dict.fromkeys(found.tokens)))
+
+
+def _driver(conn: Connection) -> Any:
+    """The DB-API connection under ``conn`` (sqlite3 or psycopg), for cursor-level speed."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise StoreError("catalog channel: the database connection is closed")
+    return raw
+
+
+class _Sqlite:
+    """FTS5 table; one query per search, with one IN-subquery per recognised field."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, rows: list[tuple[Any, ...]]) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+            conn.exec_driver_sql(
+                f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5({', '.join(_COLUMNS)}, "
+                "tokenize = 'unicode61 remove_diacritics 0')"
+            )
+            if rows:
+                columns = ", ".join(_COLUMNS)
+                conn.exec_driver_sql(
+                    f"INSERT INTO {FTS_TABLE} (rowid, {columns}) VALUES (?, ?, ?, ?, ?)", rows
+                )
+            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')")
+
+    def count(self) -> int | None:
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM sqlite_master WHERE name = :t"), {"t": FTS_TABLE}
+            ).first()
+            if found is None:
+                return None
+            return int(conn.exec_driver_sql(f"SELECT count(*) FROM {FTS_TABLE}").scalar_one())
+
+    @staticmethod
+    def _expr(field: str, phrases: Sequence[tuple[str, ...]]) -> str:
+        return f"{field} : ({' OR '.join(chr(34) + ' '.join(p) + chr(34) for p in phrases)})"
+
+    def search(self, plans: Sequence[QueryPlan], k: int, weights: dict[str, float]) -> list[Any]:
+        bm25 = ", ".join(repr(float(weights[c])) for c in _COLUMNS)
+        out: list[Any] = []
+        with self.engine.connect() as conn:
+            cursor = _driver(conn).cursor()
+            for plan in plans:
+                if not plan.words:
+                    out.append([])
+                    continue
+                parts = [self._expr(f, p) for f, p in plan.fields.items()]
+                full = " OR ".join([*parts, self._expr("title", [(w,) for w in plan.words])])
+                nf = " + ".join(
+                    f"(rowid IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?))"
+                    for _ in parts
+                )
+                sql = (
+                    f"SELECT rowid, {nf or '0'} AS nf, -bm25({FTS_TABLE}, {bm25}) AS s "
+                    f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? "
+                    "ORDER BY nf DESC, s DESC, rowid LIMIT ?"
+                )
+                out.append(cursor.execute(sql, [*parts, full, k]).fetchall())
+            cursor.close()
+        return out
+
+
+class _Postgres:
+    """tsvector table with weight labels per field and a GIN index; one prepared query."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self, rows: list[tuple[Any, ...]]) -> None:
+        vector = " || ".join(
+            f"setweight(to_tsvector('simple'::regconfig, {c}), '{_PG_WEIGHT[c]}')" for c in _COLUMNS
+        )
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TSVECTOR_TABLE}")
+            conn.exec_driver_sql(
+                f"CREATE TABLE {TSVECTOR_TABLE} (id bigint PRIMARY KEY, "
+                + ", ".join(f"{c} text NOT NULL" for c in _COLUMNS)
+                + f", doc tsvector GENERATED ALWAYS AS ({vector}) STORED)"
+            )
+            copy_sql = f"COPY {TSVECTOR_TABLE} (id, {', '.join(_COLUMNS)}) FROM STDIN"
+            with _driver(conn).cursor() as cursor, cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.exec_driver_sql(
+                f"CREATE INDEX {TSVECTOR_TABLE}_doc ON {TSVECTOR_TABLE} USING gin (doc)"
+            )
+            conn.exec_driver_sql(f"ANALYZE {TSVECTOR_TABLE}")
+
+    def count(self) -> int | None:
+        with self.engine.connect() as conn:
+            if conn.execute(text("SELECT to_regclass(:t)"), {"t": TSVECTOR_TABLE}).scalar() is None:
+                return None
+            return int(conn.exec_driver_sql(f"SELECT count(*) FROM {TSVECTOR_TABLE}").scalar_one())
+
+    @staticmethod
+    def _expr(field: str, phrases: Sequence[tuple[str, ...]]) -> str:
+        label = _PG_WEIGHT[field]
+        return " | ".join("(" + " <-> ".join(f"'{t}':{label}" for t in p) + ")" for p in phrases)
+
+    def search(self, plans: Sequence[QueryPlan], k: int, weights: dict[str, float]) -> list[Any]:
+        top = max(weights.values())
+        scaled = [weights[c] / top for c in ("title", "attributes", "brand", "product_type")]
+        matched = " + ".join("coalesce((doc @@ %s::tsquery)::int, 0)" for _ in FIELDS)
+        sql = (
+            f"SELECT id, {matched} AS nf, ts_rank(%s::float4[], doc, %s::tsquery, 1) AS s "
+            f"FROM {TSVECTOR_TABLE} WHERE doc @@ %s::tsquery ORDER BY nf DESC, s DESC, id LIMIT %s"
+        )
+        out: list[Any] = []
+        with self.engine.connect() as conn:
+            cursor = _driver(conn).cursor()
+            for plan in plans:
+                if not plan.words:
+                    out.append([])
+                    continue
+                parts = [
+                    self._expr(f, plan.fields[f]) if f in plan.fields else None for f in FIELDS
+                ]
+                full = " | ".join(
+                    [*(p for p in parts if p), self._expr("title", [(w,) for w in plan.words])]
+                )
+                cursor.execute(sql, [*parts, scaled, full, full, k], prepare=True)
+                out.append(cursor.fetchall())
+            cursor.close()
+        return out
+
+
+class CatalogChannel:
+    """The catalog's own lexical system (see the module docstring for how it ranks).
+
+    Args:
+        config: the ``mining.catalog`` config section (term thresholds, field weights).
+        engine: a migrated store (SQLite or PostgreSQL); the channel keeps its full-text
+            table there, beside the store's tables.
+    """
+
+    name = "catalog"
+
+    def __init__(self, config: CatalogChannelConfig, engine: Engine) -> None:
+        self.config = config
+        self.engine = engine
+        self.lexicon: Lexicon | None = None
+        self._size = 0
+        dialect = engine.dialect.name
+        if dialect not in ("sqlite", "postgresql"):
+            raise StoreError(f"catalog channel: database {dialect!r} is not sqlite or postgresql")
+        self._db: _Sqlite | _Postgres = (
+            _Sqlite(engine) if dialect == "sqlite" else _Postgres(engine)
+        )
+        self.weights = {**CatalogChannelConfig().field_weights, **config.field_weights}
+        # An in-memory SQLite database exists once per connection: no worker threads there.
+        self._in_memory = dialect == "sqlite" and engine.url.database in (None, "", ":memory:")
+
+    def index(self, products: Sequence[ProductDoc]) -> None:
+        """Build the lexicon and (re)create the full-text table over ``products``.
+
+        Raises:
+            StoreError: two products share an id.
+        """
+        ids = [p.id for p in products]
+        if len(set(ids)) != len(ids):
+            dup = Counter(ids).most_common(1)[0][0]
+            raise StoreError(f"catalog channel: product ids must be unique, id {dup} repeats")
+        lexicon, docs = build_lexicon(products, self.config)
+        self._db.create([(i, *_columns(d)) for i, d in zip(ids, docs, strict=True)])
+        self.lexicon, self._size = lexicon, len(products)
+        log.info(
+            "catalog index: %d products, terms %s, sources %s",
+            len(products),
+            {f: len(t) for f, t in lexicon.terms.items()},
+            lexicon.sources,
+        )
+
+    def search(self, queries: Sequence[str], k: int) -> SearchResult:
+        """Top-``k`` products per query, best first (ids ``-1`` / scores ``-inf`` pad).
+
+        Raises:
+            StoreError: nothing was indexed or loaded, or ``k`` < 1.
+        """
+        if self.lexicon is None:
+            raise StoreError("catalog channel: no index; call index() or load() first")
+        if k < 1:
+            raise StoreError(f"catalog channel: k must be at least 1, got {k}")
+        plans = [plan_query(self.lexicon, q) for q in queries]
+        chunks = [plans[i : i + _CHUNK] for i in range(0, len(plans), _CHUNK)]
+        workers = min(self.config.search_workers, len(chunks))
+        if self._in_memory or workers <= 1:
+            batches = [self._db.search(chunk, k, self.weights) for chunk in chunks]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                batches = list(pool.map(lambda c: self._db.search(c, k, self.weights), chunks))
+        rows_per_query = [rows for batch in batches for rows in batch]
+        result = SearchResult.empty(len(queries), k)
+        for i, rows in enumerate(rows_per_query):
+            if rows:
+                table = np.asarray(rows, dtype=np.float64)
+                result.ids[i, : len(rows)] = table[:, 0].astype(np.int64)
+                s = np.maximum(table[:, 2], 0.0)
+                result.scores[i, : len(rows)] = table[:, 1] + s / (1.0 + s)
+        return result
+
+    def save(self, directory: Path) -> None:
+        """Write the lexicon and the index description as JSON files into ``directory``.
+
+        The full-text table itself stays in the database.
+        """
+        if self.lexicon is None:
+            raise StoreError("catalog channel: nothing to save; call index() first")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.lexicon.save(directory / _LEXICON_FILE)
+        meta = {
+            "format": _INDEX_FORMAT,
+            "dialect": self.engine.dialect.name,
+            "products": self._size,
+        }
+        (directory / _INDEX_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+    def load(self, directory: Path) -> None:
+        """Read what :meth:`save` wrote and check the full-text table it describes.
+
+        Raises:
+            StoreError: the files are missing or unreadable, or the database has no full-text
+                table or one of another size (run :meth:`index` again).
+        """
+        try:
+            meta = json.loads((directory / _INDEX_FILE).read_text(encoding="utf-8"))
+            size = int(meta["products"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(
+                f"catalog channel: cannot read {directory / _INDEX_FILE}: {exc}"
+            ) from exc
+        if meta.get("format") != _INDEX_FORMAT:
+            raise StoreError(f"catalog channel: {directory / _INDEX_FILE} is not a catalog index")
+        if meta.get("dialect") != self.engine.dialect.name:
+            raise StoreError(
+                f"catalog channel: {directory} was indexed on {meta.get('dialect')}, this store is "
+                f"{self.engine.dialect.name}; run index() on this store"
+            )
+        lexicon = Lexicon.load(directory / _LEXICON_FILE)
+        rows = self._db.count()
+        table = FTS_TABLE if isinstance(self._db, _Sqlite) else TSVECTOR_TABLE
+        if rows is None:
+            raise StoreError(
+                f"catalog channel: the full-text table {table} is missing from "
+                f"{self.engine.url!r}; run the channel's index() on this database"
+            )
+        if rows != size:
+            raise StoreError(
+                f"catalog channel: {table} holds {rows} products but {directory} was saved with "
+                f"{size}; run index() again"
+            )
+        self.lexicon, self._size = lexicon, size
+
+
+def _columns(doc: ProductTerms) -> tuple[str, str, str, str]:
+    product_type = f"{doc.product_type} {_END}" if doc.product_type else ""
+    return doc.brand, product_type, " ; ".join(doc.attributes), doc.title

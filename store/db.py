@@ -1,0 +1,149 @@
+"""Engines, sessions and migrations.
+
+The store is a SQLite file by default (WAL mode, foreign keys on) and PostgreSQL in
+production: give a ``postgresql+psycopg://user@host:5432/db`` URL (``pip install
+dissent[postgres]``). The schema is created and upgraded by Alembic migrations shipped in
+``store/migrations``; :func:`open_store` applies them, so every entry point can just call it.
+
+Example:
+    >>> from store.db import open_store
+    >>> engine = open_store("sqlite:///dissent.db")
+    >>> with session_scope(engine) as session:
+    ...     session.execute(text("select 1"))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.errors import StoreError
+
+__all__ = ["MIGRATIONS_DIR", "make_engine", "open_store", "session_scope", "upgrade"]
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    # Several workers may write to one file; wait for the lock instead of failing at once.
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url`` (no schema changes).
+
+    A SQLite URL's parent directory is created when missing; SQLite connections run in WAL
+    mode with foreign keys enforced.
+
+    Raises:
+        StoreError: the URL is malformed or names a driver that is not installed.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(
+            f"store URL {url!r} is not a database URL; expected e.g. 'sqlite:///dissent.db' "
+            "or 'postgresql+psycopg://user@host:5432/db'"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if backend == "postgresql":
+        try:
+            return create_engine(parsed, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            raise StoreError(
+                f"the PostgreSQL driver is missing ({exc.name}); install it with "
+                "`pip install 'dissent[postgres]'`"
+            ) from exc
+    raise StoreError(
+        f"store URL {url!r}: backend {backend!r} is not supported; use sqlite or postgresql"
+    )
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to ``revision`` (default: the newest).
+
+    Raises:
+        StoreError: the database cannot be reached.
+    """
+    from alembic import command
+
+    try:
+        command.upgrade(_alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the store at {engine.url!r}: {exc.orig}") from exc
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@cache
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(
+        _alembic_config(create_engine("sqlite://"))
+    ).get_current_head()
+    assert head is not None, "store/migrations has no revisions"
+    return head
+
+
+def open_store(url: str) -> Engine:
+    """Return an engine for ``url`` with the schema migrated to the newest revision."""
+    engine = make_engine(url)
+    try:
+        at = current_revision(engine)
+    except OperationalError as exc:
+        raise StoreError(f"cannot reach the store at {engine.url!r}: {exc.orig}") from exc
+    if at != _head_revision():
+        log.info("migrating store %s from %s to %s", engine.url, at, _head_revision())
+        upgrade(engine)
+    return engine
+
+
+def table_names(engine: Engine) -> list[str]:
+    """The tables that exist in the database (for diagnostics and tests)."""
+    return sorted(inspect(engine).get_table_names())
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session whose work is committed on success and rolled back on any error."""
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session

@@ -1,0 +1,252 @@
+"""The database schema: one table per noun of the pipeline (see DESIGN.md, "Data model").
+
+Tables, in pipeline order:
+
+- ``products`` and ``queries``: what is searched and what is searched for. A product keeps its
+  raw input fields and a content hash over the fields the models see; a changed product gets
+  a new hash, so judgments made on the old content stop being cache hits.
+- ``human_labels``: human relevance judgments on the internal 0–3 scale, with the raw label.
+- ``runs``: the ledger; one row per flow run (ingest, mine, annotate, ...).
+- ``retrievals``: each channel's top-K (rank, score) per query for one mining run.
+- ``candidates``: the disagreement sets of one mining run.
+- ``judgments``: one row per model call result, never overwritten.
+- ``labels``: the cascade's verdict per pair.
+- ``calibrations``: fitted per-class isotonic maps and acceptance thresholds per tier.
+- ``curriculum_examples``: the graded pairs placed in levels, stages and splits.
+
+JSON columns use SQLAlchemy's generic ``JSON`` (``jsonb`` on PostgreSQL through the variant).
+Migrations live in ``store/migrations`` (Alembic); :func:`store.db.upgrade` applies them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Calibration",
+    "Candidate",
+    "CurriculumExample",
+    "HumanLabel",
+    "Judgment",
+    "Label",
+    "Product",
+    "Query",
+    "Retrieval",
+    "Run",
+]
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+# Stable constraint names so that Alembic migrations read the same on every dialect.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (timezone-aware)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    brand: Mapped[str | None] = mapped_column(String(255))
+    product_type: Mapped[str | None] = mapped_column(String(255))
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Query(Base):
+    __tablename__ = "queries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    frequency: Mapped[int | None] = mapped_column(Integer)
+    segment: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HumanLabel(Base):
+    __tablename__ = "human_labels"
+    __table_args__ = (UniqueConstraint("query_id", "product_id", "source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    grade: Mapped[int] = mapped_column(Integer)
+    raw_label: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(255))
+    rater_spread: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    flow: Mapped[str] = mapped_column(String(64), index=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cost: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Retrieval(Base):
+    """One channel's result at one rank for one query of one mining run.
+
+    The primary key is the natural one, (run, query, channel, rank): mining writes millions of
+    these rows (11,795 queries x 3 channels x 500 on Home Depot), so there is no surrogate id
+    and no second index to maintain.
+    """
+
+    __tablename__ = "retrievals"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    score: Mapped[float] = mapped_column(Float)
+
+
+class Candidate(Base):
+    """A mined (query, product) pair and the disagreement set it fell into.
+
+    ``ranks`` holds each channel's rank (absent when the channel did not retrieve it), every
+    set the pair qualified for (``sets``) and, for token-similar negatives, the TF-IDF score.
+    """
+
+    __tablename__ = "candidates"
+    __table_args__ = (Index("ix_candidates_run_set", "run_id", "candidate_set"),)
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    candidate_set: Mapped[str] = mapped_column(String(32))
+    ranks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Judgment(Base):
+    """One model call's result. Rows are appended, never overwritten.
+
+    A successful row (``error`` is null) for the same query, product content, model and
+    prompt is a cache hit; failed attempts are kept beside it with their raw text and reason.
+    """
+
+    __tablename__ = "judgments"
+    __table_args__ = (
+        UniqueConstraint("query_id", "product_hash", "model_id", "prompt_hash", "attempt"),
+        Index("ix_judgments_pair", "query_id", "product_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_hash: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[int] = mapped_column(Integer)
+    model_id: Mapped[str] = mapped_column(String(255))
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    distribution: Mapped[list[Any] | None] = mapped_column(JSONType)
+    grade: Mapped[int | None] = mapped_column(Integer)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    accepted: Mapped[bool | None] = mapped_column(Boolean)
+    raw_response: Mapped[str | None] = mapped_column(Text)
+    tokens_in: Mapped[int] = mapped_column(Integer, default=0)
+    tokens_out: Mapped[int] = mapped_column(Integer, default=0)
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Label(Base):
+    """The cascade's verdict on one pair (for one product content and cascade)."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("query_id", "product_id", "product_hash", "cascade_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    product_hash: Mapped[str] = mapped_column(String(64))
+    cascade_id: Mapped[str] = mapped_column(String(64))
+    grade: Mapped[int | None] = mapped_column(Integer)
+    deciding_tier: Mapped[int | None] = mapped_column(Integer)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="graded")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Calibration(Base):
+    __tablename__ = "calibrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    model_id: Mapped[str] = mapped_column(String(255))
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    isotonic: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fitted_on: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CurriculumExample(Base):
+    __tablename__ = "curriculum_examples"
+    __table_args__ = (Index("ix_curriculum_examples_run_stage", "run_id", "stage", "split"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(16))
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"))
+    query_text: Mapped[str] = mapped_column(Text)
+    augmented: Mapped[bool] = mapped_column(Boolean, default=False)
+    positive_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    negative_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    label: Mapped[float | None] = mapped_column(Float)

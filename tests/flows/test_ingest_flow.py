@@ -1,0 +1,34 @@
+"""The ingest flow runs through a real (temporary, local) Prefect API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.ingest import ingest
+from store.db import open_store
+from store.ledger import table_counts
+from tests.conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.mark.slow
+def test_ingest_flow_on_the_sample(
+    harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'flow.db'}"
+    monkeypatch.setenv("DISSENT_STORE__URL", url)
+    reports = ingest(str(SAMPLE / "mapping.yaml"))
+    assert [r["kind"] for r in reports] == ["catalog", "queries", "labels"]
+    counts = table_counts(open_store(url))
+    assert counts["products"] == reports[0]["inserted"] > 250
+    assert counts["queries"] == reports[1]["inserted"] >= 38
+    assert counts["human_labels"] == reports[2]["inserted"] >= 300

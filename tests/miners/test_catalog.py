@@ -1,0 +1,194 @@
+"""The catalog channel on a small real catalog, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine
+
+from miners.base import Channel, ProductDoc
+from miners.catalog import FTS_TABLE, TSVECTOR_TABLE, CatalogChannel
+from miners.lexicon import terms
+from store.config import CatalogChannelConfig
+from store.db import open_store
+from store.errors import StoreError
+
+# id, title, brand, product type path, attributes
+CATALOG = [
+    (1, "DEWALT 20-Volt MAX Lithium-Ion Cordless Drill", "DEWALT", "Power Tools > Cordless Drills", {"voltage": "20V"}),
+    (2, "DEWALT 20-Volt MAX XR Brushless Cordless Drill", "DEWALT", "Power Tools > Cordless Drills", {"voltage": "20V"}),
+    (3, "Milwaukee M18 18-Volt Lithium-Ion Cordless Drill", "Milwaukee", "Power Tools > Cordless Drills", {"voltage": "18V"}),
+    (4, "Ryobi ONE+ 18-Volt Lithium-Ion Cordless Drill", "Ryobi", "Power Tools > Cordless Drills", {"voltage": "18V"}),
+    (5, "DEWALT 20-Volt MAX Lithium-Ion Cordless Circular Saw", "DEWALT", "Power Tools > Circular Saws", {"voltage": "20V"}),
+    (6, "Ryobi 7-1/4 in. 13-Amp Corded Circular Saw", "Ryobi", "Power Tools > Circular Saws", {"amperage": "13 Amp"}),
+    # Says "drill" four times, but it is a bit set: BM25 puts it first for "drill", the catalog does not.
+    (7, "Drill Bit Set for Drill Press, Hammer Drill and Cordless Drill (100-Piece)", "Bosch", "Accessories > Drill Bit Sets", {}),
+    (8, "Bosch Titanium Drill Bit Set (21-Piece)", "Bosch", "Accessories > Drill Bit Sets", {}),
+    (9, "Delta Vero 1-Handle Shower Only Faucet Trim Kit in Chrome (Valve Not Included)", "Delta", "Plumbing > Faucet Trim Kits", {"finish": "Chrome"}),
+    (10, "Delta Lahara 1-Handle Faucet Trim Kit in Stainless (Valve Not Included)", "Delta", "Plumbing > Faucet Trim Kits", {"finish": "Stainless"}),
+    (11, "Delta Foundations Single-Handle Kitchen Faucet in Chrome", "Delta", "Plumbing > Kitchen Faucets", {"finish": "Chrome"}),
+    (12, "Glacier Bay 2-Handle Kitchen Faucet in Brushed Nickel", "Glacier Bay", "Plumbing > Kitchen Faucets", {"finish": "Brushed Nickel"}),
+    (13, "Glacier Bay Single-Handle Kitchen Faucet with Sprayer in Chrome", "Glacier Bay", "Plumbing > Kitchen Faucets", {"finish": "Chrome"}),
+    (14, "Simpson Strong-Tie 12-Gauge Angle", "Simpson Strong-Tie", "Hardware > Angles", {"gauge": "12-Gauge"}),
+    (15, "Simpson Strong-Tie 18-Gauge Joist Hanger", "Simpson Strong-Tie", "Hardware > Joist Hangers", {"gauge": "18-Gauge"}),
+    (16, "Simpson Strong-Tie Galvanized Joist Hanger", "Simpson Strong-Tie", "Hardware > Joist Hangers", {}),
+    (17, "BEHR Premium Textured DeckOver 1-gal. #SC-141 Tugboat Wood and Concrete Coating", "BEHR", "Paint > Deck Coatings", {"size": "1 gal"}),
+    (18, "BEHR Premium 1-gal. Deck Coating", "BEHR", "Paint > Deck Coatings", {"size": "1 gal"}),
+    (19, "Philips 60-Watt Equivalent A19 LED Light Bulb (4-Pack)", "Philips", "Lighting > LED Light Bulbs", {"wattage": "60W"}),
+    (20, "Philips 100-Watt Equivalent A21 Daylight LED Light Bulb", "Philips", "Lighting > LED Light Bulbs", {"wattage": "100W"}),
+    (21, "Everbilt 12 in. White Shelf Bracket", "Everbilt", "Hardware > Shelf Brackets", {"colour": "White"}),
+    (22, "Everbilt 8 in. White Shelf Bracket", "Everbilt", "Hardware > Shelf Brackets", {"colour": "White"}),
+    (23, "Milwaukee M18 18-Volt Lithium-Ion Cordless Hammer Drill", "Milwaukee", "Power Tools > Hammer Drills", {"voltage": "18V"}),
+]  # fmt: skip
+# min counts of 2: a catalog of 23 products has no brand in three titles.
+CONFIG = CatalogChannelConfig(min_brand_count=2, min_type_count=2)
+NASTY = [
+    "",
+    "   ",
+    '"',
+    'drill"',
+    "dewalt: drill",
+    "cord-less* drill",
+    "NEAR(drill, saw)",
+    "drill AND OR NOT",
+    "'; DROP TABLE products; --",
+    "(((",
+    "^drill",
+    "{brand}: dewalt",
+    "drill <-> saw & !bit | 'x':A",
+    "\\ % _ ?",
+]
+
+
+def structured() -> list[ProductDoc]:
+    return [ProductDoc(i, t, brand=b, product_type=p, attributes=a) for i, t, b, p, a in CATALOG]
+
+
+def titles_only() -> list[ProductDoc]:
+    return [ProductDoc(i, t) for i, t, *_ in CATALOG]
+
+
+@pytest.fixture(params=["structured", "titles"])
+def channel(request: pytest.FixtureRequest, engine: Engine) -> CatalogChannel:
+    channel = CatalogChannel(CONFIG, engine)
+    channel.index(structured() if request.param == "structured" else titles_only())
+    return channel
+
+
+def ranked(channel: CatalogChannel, query: str, k: int = 10) -> list[int]:
+    return [i for i, _ in channel.search([query], k).row(0)]
+
+
+def test_is_a_channel(channel: CatalogChannel) -> None:
+    assert isinstance(channel, Channel) and channel.name == "catalog"
+
+
+def test_brand_and_type_match_first(channel: CatalogChannel) -> None:
+    result = channel.search(["dewalt cordless drill"], 10).row(0)
+    ids = [i for i, _ in result]
+    # DEWALT cordless drills match brand and type; other cordless drills and DEWALT's saw one field.
+    assert set(ids[:2]) == {1, 2}
+    assert [int(s) for _, s in result[:2]] == [2, 2]
+    assert set(ids[2:5]) == {3, 4, 5}
+    assert [int(s) for _, s in result[2:5]] == [1, 1, 1]
+    assert ids.index(7) > 4
+
+
+def test_type_match_beats_a_title_that_repeats_the_word(channel: CatalogChannel) -> None:
+    from rank_bm25 import BM25Okapi
+
+    # Plain BM25 over the titles puts the bit set first ...
+    bm25 = BM25Okapi([terms(t) for _, t, *_ in CATALOG])
+    scores = bm25.get_scores(["drill"])
+    assert CATALOG[int(np.argmax(scores))][0] == 7
+    # ... the catalog ranks every product whose type is a drill above it.
+    ids = ranked(channel, "drill")
+    assert set(ids[:5]) == {1, 2, 3, 4, 23}
+    assert ids.index(7) >= 5
+
+
+def test_attribute_values_count_as_a_field(channel: CatalogChannel) -> None:
+    assert set(ranked(channel, "20v drill")[:2]) == {1, 2}
+    assert set(ranked(channel, "chrome kitchen faucet")[:2]) == {11, 13}
+    assert ranked(channel, "simpson strong tie joist hangers")[:2] in ([15, 16], [16, 15])
+    assert ranked(channel, "12 in shelf bracket")[0] == 21
+
+
+def test_queries_without_dictionary_terms_fall_back_to_titles(channel: CatalogChannel) -> None:
+    assert ranked(channel, "textured tugboat")[0] == 17
+    result = channel.search(["dewlat cordles dril", "xyzzy"], 5)
+    assert (result.ids[1] == -1).all() and np.isneginf(result.scores[1]).all()
+
+
+def test_fts_syntax_in_queries_does_not_raise(channel: CatalogChannel) -> None:
+    result = channel.search(NASTY, 5)
+    assert result.ids.shape == (len(NASTY), 5)
+    assert (result.ids[:2] == -1).all()
+    assert ranked(channel, "dewalt: drill")[:2] in ([1, 2], [2, 1])
+
+
+def test_result_shape_padding_and_order(channel: CatalogChannel) -> None:
+    result = channel.search(["cordless drill", "shelf bracket"], 40)
+    assert result.ids.shape == (2, 40) and result.ids.dtype == np.int64
+    assert result.scores.dtype == np.float32
+    found = result.ids[1] >= 0
+    assert 2 <= found.sum() < 40 and (result.ids[1][~found] == -1).all()
+    for row in range(2):
+        scores = result.scores[row][result.ids[row] >= 0]
+        assert (np.diff(scores) <= 0).all()
+    assert channel.search([], 5).ids.shape == (0, 5)
+
+
+def test_save_load_round_trip(channel: CatalogChannel, engine: Engine, tmp_path: Path) -> None:
+    queries = [
+        "dewalt cordless drill",
+        "drill",
+        "chrome kitchen faucet",
+        "xyzzy",
+        "1 gallon deck coating",
+    ]
+    before = channel.search(queries, 8)
+    channel.save(tmp_path / "index")
+    fresh = CatalogChannel(CONFIG, engine)
+    fresh.load(tmp_path / "index")
+    after = fresh.search(queries, 8)
+    np.testing.assert_array_equal(before.ids, after.ids)
+    np.testing.assert_array_equal(before.scores, after.scores)
+
+
+def test_load_needs_the_full_text_table(
+    channel: CatalogChannel, engine: Engine, tmp_path: Path
+) -> None:
+    channel.save(tmp_path / "index")
+    table = FTS_TABLE if engine.dialect.name == "sqlite" else TSVECTOR_TABLE
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {table}")
+    with pytest.raises(StoreError, match="missing"):
+        CatalogChannel(CONFIG, engine).load(tmp_path / "index")
+    with pytest.raises(StoreError, match="cannot read"):
+        CatalogChannel(CONFIG, engine).load(tmp_path / "nothing-here")
+
+
+def test_reindex_replaces_and_misuse_is_a_store_error(engine: Engine, tmp_path: Path) -> None:
+    channel = CatalogChannel(CONFIG, engine)
+    with pytest.raises(StoreError, match="call index"):
+        channel.search(["drill"], 5)
+    channel.index(structured())
+    channel.save(tmp_path / "index")
+    channel.index(structured()[:3])
+    assert set(ranked(channel, "saw")) <= {1, 2, 3}
+    with pytest.raises(StoreError, match="holds 3 products"):
+        CatalogChannel(CONFIG, engine).load(tmp_path / "index")
+    with pytest.raises(StoreError, match="unique"):
+        channel.index([ProductDoc(1, "a"), ProductDoc(1, "b")])
+    channel.index([])
+    assert (channel.search(["drill"], 3).ids == -1).all()
+
+
+def test_in_memory_sqlite_searches_in_the_calling_thread() -> None:
+    engine = open_store("sqlite://")
+    channel = CatalogChannel(CONFIG.model_copy(update={"search_workers": 4}), engine)
+    channel.index(structured())
+    assert set(channel.search(["dewalt cordless drill"] * 600, 3).ids[:, :2].ravel()) == {1, 2}
