@@ -1,0 +1,315 @@
+"""``dissent curriculum build``: levels, stages, splits and augmentation, written to the store.
+
+Reads one mining run's candidates with the cascade's labels (for the products' current
+content), places them at levels (:mod:`curriculum.levels`), builds the stages and the graded
+list (:mod:`curriculum.stages`), splits by query (:mod:`curriculum.splits`), adds typo-noisy
+copies of train queries (:mod:`curriculum.augment`) and writes everything to
+``curriculum_examples`` under one ``runs`` row (flow ``curriculum``), in one transaction.
+
+A build is keyed by its inputs (mining run, cascade, labels, curriculum settings): building
+again with the same inputs reuses the finished run and writes nothing; a build that was killed
+leaves no examples behind (the transaction never committed) and the next one starts clean.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, select
+from sqlalchemy.orm import Session
+
+from curriculum.augment import choose_typos
+from curriculum.levels import GradedCandidate, assign_levels
+from curriculum.splits import split_examples
+from curriculum.stages import STAGES, Example, build_stages, graded_list
+from store.bulk import bulk_insert
+from store.config import PipelineConfig
+from store.errors import DissentError
+from store.hashing import content_hash
+from store.ledger import recorded_run
+from store.schema import Candidate, CurriculumExample, Label, Product, Query, Run
+
+__all__ = ["CURRICULUM_VERSION", "CurriculumReport", "build_curriculum", "resolve_inputs"]
+
+log = logging.getLogger(__name__)
+
+CURRICULUM_VERSION = 1
+_COLUMNS = (
+    "run_id",
+    "level",
+    "stage",
+    "split",
+    "query_id",
+    "query_text",
+    "augmented",
+    "positive_id",
+    "negative_id",
+    "label",
+)
+
+
+@dataclass
+class CurriculumReport:
+    """What a build did: its run, the counts per level, stage and split, and the time."""
+
+    run_id: int
+    mining_run: int
+    cascade_id: str
+    reused: bool = False
+    levels: dict[str, Any] = field(default_factory=dict)
+    stages: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, Any] = field(default_factory=dict)
+    per_stage_split: dict[str, dict[str, int]] = field(default_factory=dict)
+    augmented: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        per_level = self.levels.get("per_level", {})
+        out = [
+            f"curriculum run {self.run_id}{' (reused)' if self.reused else ''}: mining run "
+            f"{self.mining_run}, cascade {self.cascade_id[:12]}",
+            "levels: " + ", ".join(f"{k}={v}" for k, v in per_level.items()),
+            f"promoted negatives: {sum(self.levels.get('promoted', {}).values())} "
+            f"{self.levels.get('promoted', {})}; demoted positives: "
+            f"{sum(self.levels.get('demoted', {}).values())}; failed: "
+            f"{self.levels.get('failed', 0)}; unlabelled: {self.levels.get('unlabelled', 0)}",
+        ]
+        for stage, by_split in self.per_stage_split.items():
+            out.append(f"{stage}: " + ", ".join(f"{k}={v}" for k, v in by_split.items()))
+        out.append(
+            f"augmented: {self.augmented.get('queries', 0)} train queries, "
+            f"{self.augmented.get('examples', 0)} examples; {self.seconds:.1f} s"
+        )
+        return out
+
+
+def resolve_inputs(
+    engine: Engine, mining_run: int | None = None, cascade: str | None = None
+) -> tuple[int, str]:
+    """The mining run (default: the latest finished) and the cascade that labelled it.
+
+    The cascade defaults to the one used by the latest finished ``annotate`` run over that
+    mining run.
+
+    Raises:
+        DissentError: no finished mining run, or no annotate run over it.
+    """
+    with Session(engine) as session:
+        if mining_run is None:
+            mining_run = session.scalars(
+                select(Run.id)
+                .where(Run.flow == "mine", Run.status == "succeeded")
+                .order_by(Run.id.desc())
+                .limit(1)
+            ).first()
+            if mining_run is None:
+                raise DissentError("no finished mining run in the store; run `dissent mine` first")
+        elif session.get(Run, mining_run) is None:
+            raise DissentError(f"no run {mining_run} in the store; see `dissent status`")
+        if cascade is None:
+            runs = session.scalars(
+                select(Run)
+                .where(Run.flow == "annotate", Run.status == "succeeded")
+                .order_by(Run.id.desc())
+            )
+            cascade = next(
+                (
+                    r.counts.get("cascade_id")
+                    for r in runs
+                    if (r.parameters or {}).get("mining_run") == mining_run
+                    and r.counts.get("cascade_id")
+                ),
+                None,
+            )
+            if cascade is None:
+                raise DissentError(
+                    f"mining run {mining_run} has not been annotated; run `dissent annotate` first"
+                )
+    return mining_run, cascade
+
+
+def _graded_candidates(engine: Engine, mining_run: int, cascade: str) -> list[GradedCandidate]:
+    stmt = (
+        select(
+            Candidate.query_id,
+            Candidate.product_id,
+            Candidate.candidate_set,
+            Candidate.ranks,
+            Label.grade,
+            Label.status,
+        )
+        .join(Product, Product.id == Candidate.product_id)
+        .outerjoin(
+            Label,
+            and_(
+                Label.query_id == Candidate.query_id,
+                Label.product_id == Candidate.product_id,
+                Label.product_hash == Product.content_hash,
+                Label.cascade_id == cascade,
+            ),
+        )
+        .where(Candidate.run_id == mining_run)
+        .order_by(Candidate.query_id, Candidate.product_id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [
+        GradedCandidate(
+            r.query_id,
+            r.product_id,
+            tuple((r.ranks or {}).get("sets") or [r.candidate_set]),
+            None if r.grade is None else int(r.grade),
+            r.status or "unlabelled",
+        )
+        for r in rows
+    ]
+
+
+def _fingerprint(
+    config: PipelineConfig, mining_run: int, cascade: str, graded: Sequence[GradedCandidate]
+) -> str:
+    return content_hash(
+        {
+            "version": CURRICULUM_VERSION,
+            "curriculum": config.curriculum.model_dump(mode="json", exclude={"use_description"}),
+            "mining_run": mining_run,
+            "cascade": cascade,
+            "labels": content_hash([(c.query_id, c.product_id, c.grade) for c in graded]),
+        }
+    )
+
+
+def _previous(engine: Engine, fingerprint: str) -> list[Run]:
+    with Session(engine, expire_on_commit=False) as session:
+        runs = session.scalars(select(Run).where(Run.flow == "curriculum").order_by(Run.id.desc()))
+        return [r for r in runs if (r.parameters or {}).get("fingerprint") == fingerprint]
+
+
+def build_curriculum(
+    engine: Engine,
+    config: PipelineConfig,
+    *,
+    mining_run: int | None = None,
+    cascade: str | None = None,
+) -> CurriculumReport:
+    """Build the curriculum of a mining run graded by a cascade (see the module docstring).
+
+    Raises:
+        DissentError: no mining run or annotation to build from, or nothing graded at all.
+    """
+    started = time.perf_counter()
+    cfg = config.curriculum
+    mining_run, cascade = resolve_inputs(engine, mining_run, cascade)
+    graded = _graded_candidates(engine, mining_run, cascade)
+    fingerprint = _fingerprint(config, mining_run, cascade, graded)
+    previous = _previous(engine, fingerprint)
+    done = next((r for r in previous if r.status == "succeeded"), None)
+    if done is not None:
+        log.info("curriculum run %d already holds this build", done.id)
+        return CurriculumReport(**{**done.counts["report"], "reused": True})
+    if not any(c.grade is not None for c in graded):
+        raise DissentError(
+            f"no graded candidates in mining run {mining_run} for cascade {cascade[:12]}; "
+            "run `dissent annotate` first"
+        )
+
+    placed, level_counts = assign_levels(graded, cfg.relevance_cutoff)
+    examples, stage_counts = build_stages(
+        placed, negatives_per_positive=cfg.negatives_per_positive, seed=cfg.seed
+    )
+    examples += graded_list(graded, placed)
+    with engine.connect() as conn:
+        queries = {
+            r.id: (r.external_id, r.text)
+            for r in conn.execute(select(Query.id, Query.external_id, Query.text))
+        }
+        product_keys = (
+            {r.id: r.external_id for r in conn.execute(select(Product.id, Product.external_id))}
+            if cfg.split_by_product
+            else None
+        )
+    split, split_counts = split_examples(
+        examples,
+        {qid: key for qid, (key, _) in queries.items()},
+        validation_fraction=cfg.validation_fraction,
+        seed=cfg.seed,
+        product_keys=product_keys,
+    )
+    train_queries = {e.query_id: queries[e.query_id][1] for e, side in split if side == "train"}
+    typos = choose_typos(train_queries, cfg.typo_rate, cfg.seed)
+
+    rows: list[tuple[Any, ...]] = []
+    per_stage_split: Counter[tuple[int, str]] = Counter()
+    augmented_rows = 0
+
+    def add(example: Example, side: str, text: str, augmented: bool) -> None:
+        rows.append(
+            (
+                run_id,
+                example.level,
+                example.stage,
+                side,
+                example.query_id,
+                text,
+                augmented,
+                example.positive_id,
+                example.negative_id,
+                example.label,
+            )
+        )
+        per_stage_split[example.stage, side] += 1
+
+    parameters = {
+        "fingerprint": fingerprint,
+        "mining_run": mining_run,
+        "cascade_id": cascade,
+        "curriculum": cfg.model_dump(mode="json"),
+    }
+    with recorded_run(engine, "curriculum", parameters, {"curriculum": CURRICULUM_VERSION}) as run:
+        run_id = run["run_id"]
+        for example, side in split:
+            add(example, side, queries[example.query_id][1], False)
+            typo = typos.get(example.query_id) if side == "train" else None
+            if typo is not None:
+                add(example, side, typo.text, True)
+                augmented_rows += 1
+        with engine.begin() as conn:
+            stale = [r.id for r in previous]
+            if stale:  # killed or failed builds of the same inputs: start clean
+                conn.execute(delete(CurriculumExample).where(CurriculumExample.run_id.in_(stale)))
+            bulk_insert(conn, "curriculum_examples", _COLUMNS, rows)
+        report = CurriculumReport(
+            run_id=run_id,
+            mining_run=mining_run,
+            cascade_id=cascade,
+            levels=level_counts.as_dict(),
+            stages=stage_counts.as_dict(),
+            splits=split_counts.as_dict(),
+            per_stage_split={
+                STAGES.get(stage, "graded"): {
+                    side: per_stage_split[stage, side] for side in ("train", "validation")
+                }
+                for stage in (1, 2, 3, 0)
+            },
+            augmented={"queries": len(typos), "examples": augmented_rows},
+            seconds=time.perf_counter() - started,
+        )
+        run["counts"] = {"report": asdict(report)}
+    return report
+
+
+def example_count(engine: Engine, run_id: int) -> int:
+    """How many examples a curriculum run holds."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(CurriculumExample)
+                .where(CurriculumExample.run_id == run_id)
+            ).scalar_one()
+        )

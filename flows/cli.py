@@ -1,0 +1,358 @@
+"""The ``dissent`` command line: thin wiring over the library.
+
+User mistakes (bad input files, bad config, an unreachable store) print one line and exit 1,
+never a traceback; ``--verbose`` shows the library's log. Long steps show progress bars.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from store.config import PipelineConfig, dump_config, load_config
+from store.errors import DissentError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="dissent",
+    help="Graded, curriculum-ordered training data from the disagreement of retrieval systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Load a catalog, queries or human labels.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the effective pipeline configuration.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(config_app, name="config")
+prompts_app = typer.Typer(help="Show the versioned grading prompt.", no_args_is_help=True)
+app.add_typer(prompts_app, name="prompts")
+annotate_app = typer.Typer(
+    help="Grade mined candidates with the calibrated cascade (train-tier1: train the cross-encoder).",
+    invoke_without_command=True,
+)
+app.add_typer(annotate_app, name="annotate")
+curriculum_app = typer.Typer(
+    help="Levels, stages, splits and typo augmentation from the graded candidates.",
+    no_args_is_help=True,
+)
+app.add_typer(curriculum_app, name="curriculum")
+
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="pipeline config YAML (default: $DISSENT_CONFIG or built-in)"
+    ),
+]
+MappingOption = Annotated[
+    Path, typer.Option("--mapping", "-m", help="dataset mapping YAML (see configs/)")
+]
+FileArgument = Annotated[
+    Path | None, typer.Argument(help="input file (CSV, JSONL or Parquet); default: the mapping's")
+]
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+        force=True,
+    )
+    if not verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _config(path: Path | None) -> PipelineConfig:
+    return load_config(path)
+
+
+# ------------------------------------------------------------------------------ ingest
+
+
+def _ingest(kind: str, file: Path | None, mapping_path: Path, config: Path | None) -> None:
+    from store import ingest
+    from store.db import open_store
+    from store.mapping import load_mapping
+    from store.progress import progress_display
+
+    cfg = _config(config)
+    mapping = load_mapping(mapping_path)
+    engine = open_store(cfg.store_url)
+    with progress_display(transient=True):
+        if kind == "all":
+            reports = ingest.ingest_dataset(engine, mapping, file)
+        else:
+            reports = [getattr(ingest, f"ingest_{kind}")(engine, mapping, file)]
+    for report in reports:
+        out.print(report.summary())
+        for key, value in report.extra.items():
+            out.print(f"  {key}: {value}")
+    out.print(f"store: {cfg.store_url}")
+
+
+@ingest_app.command("catalog")
+def ingest_catalog(
+    mapping: MappingOption, file: FileArgument = None, config: ConfigOption = None
+) -> None:
+    """Load products; re-ingesting the same file changes nothing."""
+    _ingest("catalog", file, mapping, config)
+
+
+@ingest_app.command("queries")
+def ingest_queries(
+    mapping: MappingOption, file: FileArgument = None, config: ConfigOption = None
+) -> None:
+    """Load queries with their frequency segment (head, torso, tail)."""
+    _ingest("queries", file, mapping, config)
+
+
+@ingest_app.command("labels")
+def ingest_labels(
+    mapping: MappingOption, file: FileArgument = None, config: ConfigOption = None
+) -> None:
+    """Load human labels, mapped onto the internal 0-3 scale."""
+    _ingest("labels", file, mapping, config)
+
+
+@ingest_app.command("all")
+def ingest_all(
+    mapping: MappingOption, file: FileArgument = None, config: ConfigOption = None
+) -> None:
+    """Load every section of a mapping (catalog, queries, labels) in one transaction."""
+    _ingest("all", file, mapping, config)
+
+
+# ------------------------------------------------------------------------------ config
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the effective configuration (defaults, file, DISSENT_* overrides) as YAML."""
+    out.print(dump_config(_config(config)), end="", markup=False, highlight=False)
+
+
+# ------------------------------------------------------------------------------ prompts
+
+
+@prompts_app.command("show")
+def prompts_show(
+    name: Annotated[str, typer.Option(help="template name (prompts/<name>.j2)")] = "grading",
+    query: Annotated[str, typer.Option(help="the query to render")] = "dewalt 20v drill",
+    title: Annotated[str, typer.Option(help="the product title to render")] = (
+        "DEWALT 20V MAX Cordless 1/2 in. Drill/Driver Kit"
+    ),
+) -> None:
+    """Render a prompt for one (query, product) pair and print its version hash."""
+    from prompts import load_prompt
+
+    prompt = load_prompt(name)
+    product = {"title": title, "brand": "DEWALT", "product_type": "Cordless Drill"}
+    out.print(f"prompt {prompt.name} version {prompt.version}", markup=False)
+    for message in prompt.render(query, product):
+        out.print(f"--- {message['role']} ---", markup=False)
+        out.print(message["content"], markup=False, highlight=False)
+
+
+# ------------------------------------------------------------------------------ mine
+
+
+@app.command("mine")
+def mine_command(
+    config: ConfigOption = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="mine only the first N queries (by id)")
+    ] = None,
+) -> None:
+    """Retrieve with every channel, store ranks, and sort the disagreement into sets."""
+    from miners.mine import mine
+    from store.db import open_store
+    from store.progress import progress_display
+
+    cfg = _config(config)
+    engine = open_store(cfg.store_url)
+    with progress_display(transient=True):
+        report = mine(engine, cfg, query_limit=limit, index_dir=cfg.workdir / "indexes")
+    for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+
+
+# ------------------------------------------------------------------------------ annotate
+
+
+@annotate_app.callback()
+def annotate_command(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    run: Annotated[
+        int | None, typer.Option("--run", help="mining run (default: the latest)")
+    ] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="only this disagreement set (repeatable)")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="grade only the first N pairs")
+    ] = None,
+) -> None:
+    """Grade mined candidates with the calibrated cascade."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from annotator.service import annotate
+    from store.db import open_store
+    from store.progress import progress_display
+
+    cfg = _config(config)
+    engine = open_store(cfg.store_url)
+    with progress_display(transient=True):
+        report = annotate(engine, cfg, mining_run=run, sets=sets, limit=limit)
+    for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+
+
+@annotate_app.command("train-tier1")
+def train_tier1_command(
+    config: ConfigOption = None,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 1,
+    limit: Annotated[int | None, typer.Option(help="train on the first N pairs only")] = None,
+) -> None:
+    """Fine-tune the cross-encoder tier on the tier-training split of the human labels."""
+    from annotator.service import train_tier1
+    from store.db import open_store
+
+    cfg = _config(config)
+    path = train_tier1(open_store(cfg.store_url), cfg, epochs=epochs, limit=limit)
+    out.print(f"tier 1 cross-encoder saved to {path}", markup=False)
+
+
+@app.command("calibrate")
+def calibrate_command(
+    config: ConfigOption = None,
+    report_dir: Annotated[Path | None, typer.Option(help="where to write the report")] = None,
+) -> None:
+    """Calibrate every tier on human labels and write the agreement report (HTML, MD, JSON)."""
+    from annotator.service import calibrate
+    from store.db import open_store
+
+    cfg = _config(config)
+    outcome, paths = calibrate(open_store(cfg.store_url), cfg, report_dir)
+    test = outcome.cascade["test"]
+    exact = "n/a" if test["exact"] is None else f"{test['exact']:.1%}"
+    qwk = "undefined" if test["qwk"] is None else f"{test['qwk']:.3f}"
+    out.print(
+        f"cascade on the test split: exact agreement {exact}, QWK {qwk}, "
+        f"compute {outcome.cascade['cost_share_of_top_tier']:.1%} of the top tier",
+        markup=False,
+    )
+    for kind, path in paths.items():
+        out.print(f"report ({kind}): {path}", markup=False)
+
+
+# ------------------------------------------------------------------------------ curriculum
+
+
+@curriculum_app.command("build")
+def curriculum_build_command(
+    config: ConfigOption = None,
+    run: Annotated[
+        int | None, typer.Option("--run", help="mining run (default: the latest)")
+    ] = None,
+    cascade: Annotated[
+        str | None,
+        typer.Option("--cascade", help="cascade id (default: the one that annotated the run)"),
+    ] = None,
+) -> None:
+    """Place graded candidates at five levels, build the three stages, split and augment."""
+    from curriculum.build import build_curriculum
+    from store.db import open_store
+
+    cfg = _config(config)
+    report = build_curriculum(open_store(cfg.store_url), cfg, mining_run=run, cascade=cascade)
+    for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+
+
+@app.command("export")
+def export_command(
+    config: ConfigOption = None,
+    run: Annotated[
+        int | None, typer.Option("--run", help="curriculum run (default: the latest)")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="default: export.output_dir")
+    ] = None,
+    push_to_hub: Annotated[
+        str | None,
+        typer.Option("--push-to-hub", help="also push to this Hugging Face dataset repo"),
+    ] = None,
+) -> None:
+    """Write the curriculum as Hugging Face datasets, Parquet and a dataset card."""
+    from curriculum.export import export_curriculum
+    from store.db import open_store
+
+    cfg = _config(config)
+    report = export_curriculum(
+        open_store(cfg.store_url),
+        cfg,
+        curriculum_run=run,
+        output_dir=output,
+        hub_repo=push_to_hub or cfg.export.push_to_hub,
+    )
+    for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+
+
+# ------------------------------------------------------------------------------ status
+
+
+@app.command("status")
+def status(config: ConfigOption = None) -> None:
+    """Show row counts per table and the latest runs in the store."""
+    from store.db import open_store
+    from store.ledger import latest_runs, table_counts
+
+    cfg = _config(config)
+    engine = open_store(cfg.store_url)
+    table = Table(title=f"store {cfg.store_url}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in table_counts(engine).items():
+        table.add_row(name, f"{count:,}")
+    out.print(table)
+    runs = Table(title="latest runs")
+    for col in ("id", "flow", "status", "started", "counts"):
+        runs.add_column(col)
+    for run in latest_runs(engine, limit=10):
+        runs.add_row(
+            str(run.id),
+            run.flow,
+            run.status,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            str(run.counts),
+        )
+    out.print(runs)
+
+
+def main() -> None:
+    """Console-script entry point: one line and exit 1 on user errors."""
+    try:
+        app()  # usage errors are handled (and exit 2) inside
+    except DissentError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
