@@ -46,6 +46,7 @@ class Tier:
     calibration: Isotonic | None = None
     threshold: float = 1.01  # > 1: never accepts (the last tier decides regardless)
     max_attempts: int = 2
+    calibration_run: int | None = None  # the calibrate run its map and threshold come from
 
     def confidence(self, distribution: Sequence[float] | None) -> tuple[list[float] | None, float]:
         """The calibrated distribution and its confidence (-1 for a failed answer)."""
@@ -84,6 +85,7 @@ class CascadeReport:
     model_calls: dict[str, int] = field(default_factory=dict)
     cache_hits: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    calibration_run: int | None = None
 
     def lines(self) -> list[str]:
         return [
@@ -122,7 +124,7 @@ def run_cascade(
     """Label ``pairs`` with the cascade (see the module docstring); returns what it did."""
     started = time.perf_counter()
     cid = cascade_id(tiers, prompt)
-    report = CascadeReport(cid, pairs=len(pairs))
+    report = CascadeReport(cid, pairs=len(pairs), calibration_run=tiers[0].calibration_run)
     report.decided_by = {t.name: 0 for t in tiers}
     report.model_calls = {t.name: 0 for t in tiers}
     report.cache_hits = {t.name: 0 for t in tiers}

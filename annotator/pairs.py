@@ -90,9 +90,12 @@ def labelled_pairs(
 
 
 def candidate_pairs(
-    engine: Engine, run_id: int, sets: Sequence[str] | None = None
+    engine: Engine,
+    run_id: int,
+    sets: Sequence[str] | None = None,
+    query_ids: Sequence[int] | None = None,
 ) -> list[tuple[Pair, str]]:
-    """The mined candidates of a mining run with their disagreement set."""
+    """The mined candidates of a mining run (optionally of some queries) with their set."""
     stmt = (
         select(*_PAIR_COLUMNS, Candidate.candidate_set)
         .join(Query, Query.id == Candidate.query_id)
@@ -102,6 +105,8 @@ def candidate_pairs(
     )
     if sets is not None:
         stmt = stmt.where(Candidate.candidate_set.in_(list(sets)))
+    if query_ids is not None:
+        stmt = stmt.where(Candidate.query_id.in_(sorted(set(query_ids))))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
     return [

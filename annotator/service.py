@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from annotator.backends.registry import build_backend, tier1_model_dir
 from annotator.calibration import Isotonic
-from annotator.cascade import CascadeReport, Tier, run_cascade
+from annotator.cascade import CascadeReport, Tier, cascade_id, run_cascade
 from annotator.evaluate import CalibrationOutcome, TierSpec, calibrate_cascade
 from annotator.pairs import candidate_pairs, labelled_pairs
 from annotator.report import write_report
@@ -24,9 +24,18 @@ from prompts import load_prompt
 from store.config import PipelineConfig
 from store.errors import DissentError
 from store.ledger import recorded_run
+from store.locks import work_lock
 from store.schema import Calibration, Run
 
-__all__ = ["annotate", "calibrate", "open_tiers", "train_tier1"]
+__all__ = [
+    "annotate",
+    "annotation_batches",
+    "calibrate",
+    "load_cascade",
+    "open_tiers",
+    "resolve_mining_run",
+    "train_tier1",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +61,12 @@ def open_tiers(config: PipelineConfig) -> Iterator[list[TierSpec]]:
 
 
 def train_tier1(
-    engine: Engine, config: PipelineConfig, *, epochs: int = 1, limit: int | None = None
+    engine: Engine, config: PipelineConfig, *, epochs: int | None = None, limit: int | None = None
 ) -> Path:
-    """Fine-tune the cross-encoder tier on the tier-training split of the human labels."""
+    """Fine-tune the cross-encoder tier on the tier-training split of the human labels.
+
+    Settings come from ``annotation.tier1_training``; ``epochs`` overrides its epochs.
+    """
     from annotator.backends.cross_encoder import train_cross_encoder
 
     ann = config.annotation
@@ -69,11 +81,14 @@ def train_tier1(
     ]
     if limit is not None:
         train = train[:limit]
+    settings = ann.tier1_training.model_dump()
+    if epochs is not None:
+        settings["epochs"] = epochs
     with recorded_run(
-        engine, "train-tier1", {"pairs": len(train), "epochs": epochs, "output": str(output)}
+        engine, "train-tier1", {"pairs": len(train), "training": settings, "output": str(output)}
     ) as run:
         train_cross_encoder(
-            [(lp.pair.query, lp.pair.product, lp.grade) for lp in train], output, epochs=epochs
+            [(lp.pair.query, lp.pair.product, lp.grade) for lp in train], output, **settings
         )
         run["counts"] = {"pairs": len(train)}
     return output
@@ -126,27 +141,100 @@ def calibrate(
 
 def _latest_calibrations(
     engine: Engine, specs: Sequence[TierSpec], prompt_hash: str
-) -> list[Calibration | None]:
-    found: list[Calibration | None] = []
+) -> tuple[int | None, list[Calibration | None]]:
+    """The calibrations of every tier from the latest *succeeded* calibrate run that has them.
+
+    Thresholds are chosen for the tiers together, so all come from one run; a run that failed
+    its agreement gate is never used.
+    """
     with Session(engine) as session:
-        for index, spec in enumerate(specs):
-            row = session.scalars(
-                select(Calibration)
-                .where(
-                    Calibration.tier == index + 1,
-                    Calibration.model_id == spec.backend.model_id,
-                    Calibration.prompt_hash == prompt_hash,
+        runs = session.scalars(
+            select(Run.id)
+            .where(Run.flow == "calibrate", Run.status == "succeeded")
+            .order_by(Run.id.desc())
+        ).all()
+        found: list[Calibration | None] = [None] * len(specs)
+        for run_id in runs:
+            rows = session.scalars(
+                select(Calibration).where(
+                    Calibration.run_id == run_id, Calibration.prompt_hash == prompt_hash
                 )
-                .order_by(Calibration.id.desc())
-                .limit(1)
-            ).first()
-            found.append(row)
-    return found
+            ).all()
+            by_tier = {(r.tier, r.model_id): r for r in rows}
+            tiers = [by_tier.get((i + 1, s.backend.model_id)) for i, s in enumerate(specs)]
+            if all(t is not None for t in tiers):
+                return run_id, tiers
+            if not any(found):
+                found = tiers
+    return None, found
 
 
 def _accept(calibration: Calibration | None) -> float:
     value = calibration.thresholds.get("accept") if calibration is not None else None
     return 1.01 if value is None else float(value)  # the last tier has none: it always decides
+
+
+def resolve_mining_run(engine: Engine, mining_run: int | None = None) -> int:
+    """``mining_run``, or the latest finished mining run.
+
+    Raises:
+        DissentError: there is no finished mining run.
+    """
+    if mining_run is not None:
+        return mining_run
+    with Session(engine) as session:
+        stmt = (
+            select(Run.id)
+            .where(Run.flow == "mine", Run.status == "succeeded")
+            .order_by(Run.id.desc())
+        )
+        found = session.scalars(stmt.limit(1)).first()
+    if found is None:
+        raise DissentError("no finished mining run in the store; run `dissent mine` first")
+    return found
+
+
+def annotation_batches(
+    engine: Engine,
+    mining_run: int,
+    *,
+    sets: Sequence[str] | None = None,
+    queries_per_batch: int = 50,
+    max_queries: int | None = None,
+) -> list[list[int]]:
+    """The queries of a mining run's candidates in batches (the unit of annotation fan-out)."""
+    queries = sorted({pair.query_id for pair, _ in candidate_pairs(engine, mining_run, sets)})
+    if max_queries is not None:
+        queries = queries[:max_queries]
+    step = max(1, queries_per_batch)
+    return [queries[i : i + step] for i in range(0, len(queries), step)]
+
+
+def load_cascade(engine: Engine, specs: Sequence[TierSpec]) -> list[Tier]:
+    """The calibrated tiers for ``specs``: each with its latest calibration for the prompt.
+
+    Raises:
+        DissentError: a tier has no calibration for its model and the current prompt.
+    """
+    prompt = load_prompt()
+    calibration_run, calibrations = _latest_calibrations(engine, specs, prompt.version)
+    missing = [s.name for s, c in zip(specs, calibrations, strict=True) if c is None]
+    if missing:
+        raise DissentError(
+            f"no calibration for tier(s) {', '.join(missing)} with the current models and prompt "
+            "from a calibrate run that passed its agreement gate; run `dissent calibrate` first"
+        )
+    return [
+        Tier(
+            spec.name,
+            spec.backend,
+            Isotonic.from_json(c.isotonic) if c is not None and c.isotonic else None,
+            threshold=_accept(c),
+            max_attempts=spec.max_attempts,
+            calibration_run=calibration_run,
+        )
+        for spec, c in zip(specs, calibrations, strict=True)
+    ]
 
 
 def annotate(
@@ -156,45 +244,56 @@ def annotate(
     mining_run: int | None = None,
     sets: Sequence[str] | None = None,
     limit: int | None = None,
+    query_ids: Sequence[int] | None = None,
+    tiers: Sequence[Tier] | None = None,
+    run_id: int | None = None,
 ) -> CascadeReport:
     """Grade the candidates of a mining run (default: the latest) with the calibrated cascade.
+
+    Args:
+        engine: the store.
+        config: the pipeline config (tiers, batch size).
+        mining_run: the mining run whose candidates to grade.
+        sets: only these disagreement sets.
+        limit: only the first ``limit`` pairs (by query, product).
+        query_ids: only these queries' candidates (one batch of a fan-out).
+        tiers: tiers already built and calibrated (:func:`load_cascade`); default: build them
+            from the config and close them afterwards.
+        run_id: record judgments and labels under this run (a flow's) instead of a new
+            ``annotate`` run.
+
+    Concurrent callers on the same batch do not duplicate work: the batch runs under a
+    :func:`store.locks.work_lock`, and whoever comes second finds its labels and calls no model.
 
     Raises:
         DissentError: no mining run, or a tier without a calibration for its model and the
             current prompt (run ``dissent calibrate`` first).
     """
     prompt = load_prompt()
-    with Session(engine) as session:
-        stmt = (
-            select(Run.id)
-            .where(Run.flow == "mine", Run.status == "succeeded")
-            .order_by(Run.id.desc())
-        )
-        run_id = mining_run or session.scalars(stmt.limit(1)).first()
-    if run_id is None:
-        raise DissentError("no finished mining run in the store; run `dissent mine` first")
-    pairs = [pair for pair, _ in candidate_pairs(engine, run_id, sets)]
+    mining_run = resolve_mining_run(engine, mining_run)
+    pairs = [pair for pair, _ in candidate_pairs(engine, mining_run, sets, query_ids)]
     if limit is not None:
         pairs = pairs[:limit]
-    params = {"mining_run": run_id, "sets": list(sets) if sets else None, "limit": limit}
-    with recorded_run(engine, "annotate", params) as run, open_tiers(config) as specs:
-        calibrations = _latest_calibrations(engine, specs, prompt.version)
-        missing = [s.name for s, c in zip(specs, calibrations, strict=True) if c is None]
-        if missing:
-            raise DissentError(
-                f"no calibration for tier(s) {', '.join(missing)} with the current models and prompt; "
-                "run `dissent calibrate` first"
-            )
-        tiers = [
-            Tier(
-                spec.name,
-                spec.backend,
-                Isotonic.from_json(c.isotonic) if c is not None and c.isotonic else None,
-                threshold=_accept(c),
-                max_attempts=spec.max_attempts,
-            )
-            for spec, c in zip(specs, calibrations, strict=True)
-        ]
+    params = {
+        "mining_run": mining_run,
+        "sets": list(sets) if sets else None,
+        "limit": limit,
+        "queries": len(query_ids) if query_ids is not None else None,
+    }
+    with ExitStack() as stack:
+        if tiers is None:
+            specs = stack.enter_context(open_tiers(config))
+            tiers = load_cascade(engine, specs)
+        if run_id is None:
+            run = stack.enter_context(recorded_run(engine, "annotate", params))
+        else:
+            run = {"run_id": run_id, "counts": {}}
+        # One lock per query and cascade, whatever the batching: two flows, two workers or a
+        # CLI run that overlap on a query take turns on it, and the second finds its labels.
+        cid = cascade_id(tiers, prompt)
+        stack.enter_context(
+            work_lock(engine, [f"annotate:{cid}:{q}" for q in {p.query_id for p in pairs}])
+        )
         report = run_cascade(
             engine,
             tiers,
@@ -208,5 +307,7 @@ def annotate(
             "decided_by": report.decided_by,
             "failed": report.failed,
             "cascade_id": report.cascade_id,
+            "model_calls": report.model_calls,
+            "calibration_run": report.calibration_run,
         }
     return report

@@ -167,7 +167,9 @@ def render_card(manifest: dict[str, Any]) -> str:
     out.append(
         "## Train\n\n```python\n"
         "from datasets import load_from_disk\n"
-        "from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer\n"
+        "from sentence_transformers import (\n"
+        "    SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments)\n"
+        "from sentence_transformers.training_args import BatchSamplers\n"
         "from sentence_transformers.sentence_transformer import losses\n"
         "from curriculum.losses import BiEncoderBCELoss\n\n"
         "model = SentenceTransformer(...)\n"
@@ -177,7 +179,9 @@ def render_card(manifest: dict[str, Any]) -> str:
         '    ("stage3_triplet", losses.TripletLoss(model)),\n'
         "]:\n"
         '    data = load_from_disk(f"{EXPORT}/{name}")\n'
-        '    SentenceTransformerTrainer(model=model, train_dataset=data["train"],\n'
+        "    args = SentenceTransformerTrainingArguments(\n"
+        '        output_dir=f"runs/{name}", batch_sampler=BatchSamplers.NO_DUPLICATES)\n'
+        '    SentenceTransformerTrainer(model=model, args=args, train_dataset=data["train"],\n'
         '                               eval_dataset=data["validation"], loss=loss).train()\n'
         "```\n"
     )

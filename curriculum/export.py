@@ -105,12 +105,20 @@ def _provenance(engine: Engine, curriculum: Run) -> dict[str, Any]:
     """The mining run, the latest calibration and the tiers' versions, for the card."""
     with Session(engine, expire_on_commit=False) as session:
         mining = session.get(Run, curriculum.parameters["mining_run"])
-        calibrate = session.scalars(
-            select(Run)
-            .where(Run.flow == "calibrate", Run.status.in_(("succeeded", "failed")))
-            .order_by(Run.id.desc())
-            .limit(1)
-        ).first()
+        cascade = curriculum.parameters["cascade_id"]
+        linked = next(
+            (
+                r.counts.get("calibration_run")
+                for r in session.scalars(
+                    select(Run)
+                    .where(Run.flow == "annotate", Run.status == "succeeded")
+                    .order_by(Run.id.desc())
+                )
+                if r.counts.get("cascade_id") == cascade and r.counts.get("calibration_run")
+            ),
+            None,
+        )
+        calibrate = session.get(Run, linked) if linked is not None else None
         tiers = (
             list(
                 session.scalars(
@@ -140,6 +148,7 @@ def _provenance(engine: Engine, curriculum: Run) -> dict[str, Any]:
         else {
             "run_id": calibrate.id,
             "status": calibrate.status,
+            "linked": True,
             "cascade_test": (calibrate.counts or {}).get("cascade_test"),
             "gate": (calibrate.counts or {}).get("gate"),
             "report": (calibrate.counts or {}).get("report"),
@@ -295,8 +304,9 @@ def export_curriculum(
     build = run.counts["report"]
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.partial-*"):  # killed earlier exports
+        shutil.rmtree(stale, ignore_errors=True)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     report = ExportReport(curriculum_run=run.id, output_dir=str(target))
     try:
@@ -319,7 +329,12 @@ def export_curriculum(
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         if target.exists():
             target.rename(old)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except BaseException:
+            if old.exists():
+                old.rename(target)  # put the previous export back
+            raise
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -359,6 +374,8 @@ def push_to_hub(directory: Path, repo: str, *, token: str | None = None) -> None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DissentError(
-            f"cannot push to the Hugging Face Hub repo {repo}: {first} "
-            "(the local export is complete)"
+            f"cannot push to the Hugging Face Hub repo {repo}: {first}; check the network "
+            "(or HF_ENDPOINT) and that the token may write to the repo, then run "
+            f"`dissent export --push-to-hub {repo}` again (the local export in {directory} "
+            "is complete)"
         ) from exc

@@ -225,7 +225,9 @@ def annotate_command(
 @annotate_app.command("train-tier1")
 def train_tier1_command(
     config: ConfigOption = None,
-    epochs: Annotated[int, typer.Option(help="training epochs")] = 1,
+    epochs: Annotated[
+        int | None, typer.Option(help="training epochs (default: annotation.tier1_training)")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="train on the first N pairs only")] = None,
 ) -> None:
     """Fine-tune the cross-encoder tier on the tier-training split of the human labels."""
@@ -311,6 +313,28 @@ def export_command(
         hub_repo=push_to_hub or cfg.export.push_to_hub,
     )
     for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+
+
+# ------------------------------------------------------------------------------ run
+
+
+@app.command("run")
+def run_command(
+    config: ConfigOption = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", "-m", help="ingest this dataset mapping first")
+    ] = None,
+    query_limit: Annotated[
+        int | None, typer.Option("--query-limit", help="mine only the first N queries")
+    ] = None,
+) -> None:
+    """Run the whole pipeline as Prefect flows (local API, no server to set up)."""
+    from flows.pipeline import outputs_lines, pipeline
+
+    cfg = _config(config)
+    result = pipeline(cfg, str(mapping) if mapping else None, None, query_limit)
+    for line in outputs_lines(result):
         out.print(line, markup=False, highlight=False)
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from store.config import load_config
+from flows.common import flow_config, flow_record, store_of
+from store.config import PipelineConfig
 from store.db import open_store
 from store.ingest import ingest_dataset
 from store.mapping import load_mapping
@@ -34,11 +35,13 @@ def ingest_task(store_url: str, mapping_path: str, file: str | None) -> list[dic
 
 @flow(name="ingest")
 def ingest(
-    mapping: str, file: str | None = None, config: str | None = None
+    mapping: str, file: str | None = None, config: str | PipelineConfig | None = None
 ) -> list[dict[str, Any]]:
     """Ingest every section of ``mapping`` (optionally all from one ``file``)."""
-    cfg = load_config(Path(config) if config else None)
-    reports = ingest_task(cfg.store_url, mapping, file)
+    cfg = flow_config(config)
+    with flow_record(store_of(cfg), "ingest", {"mapping": mapping, "file": file}, cfg) as record:
+        reports = ingest_task(cfg.store_url, mapping, file)
+        record["counts"] = {r["kind"]: {"rows": r["rows"], "new": r["inserted"]} for r in reports}
     rows = "\n".join(
         f"| {r['kind']} | {r['path']} | {r['rows']} | {r['inserted']} | {r['updated']} | "
         f"{r['unchanged']} | {r['seconds']:.1f} |"

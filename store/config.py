@@ -205,6 +205,15 @@ def _default_tiers() -> list[TierConfig]:
     ]
 
 
+class Tier1Training(Section):
+    """How ``dissent annotate train-tier1`` fine-tunes the cross-encoder."""
+
+    epochs: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    batch_size: int = Field(default=32, ge=1)
+    seed: int = 0
+
+
 class AnnotationConfig(Section):
     """The cascade (DESIGN.md, "Cascade")."""
 
@@ -231,6 +240,7 @@ class AnnotationConfig(Section):
     injection_pairs: int = Field(
         default=20, ge=0, description="test pairs attacked with injected instructions in the report"
     )
+    tier1_training: Tier1Training = Field(default_factory=Tier1Training)
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> AnnotationConfig:
@@ -268,6 +278,23 @@ class ExportConfig(Section):
     push_to_hub: str | None = None
 
 
+class FlowsConfig(Section):
+    """How the Prefect flows run: task runner, fan-out size, retries."""
+
+    task_runner: Literal["thread", "dask"] = Field(
+        default="thread",
+        description="thread: one process; dask: a Dask cluster (address, or a local one)",
+    )
+    dask_address: str | None = Field(
+        default=None, description="scheduler address (tcp://host:8786); unset: a LocalCluster"
+    )
+    dask_workers: int = Field(default=2, ge=1, description="workers of the local Dask cluster")
+    max_workers: int = Field(default=2, ge=1, description="threads of the thread task runner")
+    queries_per_batch: int = Field(default=50, ge=1, description="annotation fan-out unit")
+    retries: int = Field(default=2, ge=0, description="retries of model and network tasks")
+    retry_delay_s: float = Field(default=10.0, ge=0, description="first back-off; doubles")
+
+
 class PipelineConfig(Section):
     """The whole pipeline configuration."""
 
@@ -277,6 +304,7 @@ class PipelineConfig(Section):
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    flows: FlowsConfig = Field(default_factory=FlowsConfig)
 
     @property
     def store_url(self) -> str:

@@ -90,15 +90,17 @@ def test_nothing_to_export_is_a_clear_error(engine: object, tmp_path: Path) -> N
 def test_push_without_a_token_or_network_fails_in_one_line(
     exported: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import huggingface_hub.constants as hub_constants
+
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setenv("HF_HOME", str(exported.parent / "hf-home"))
+    # a token saved on this machine by `hf auth login` must not count
+    monkeypatch.setattr(hub_constants, "HF_TOKEN_PATH", str(exported.parent / "no-token"))
+    monkeypatch.setattr(hub_constants, "HF_STORED_TOKENS_PATH", str(exported.parent / "no-tokens"))
     with pytest.raises(DissentError, match="no token") as no_token:
         push_to_hub(exported, "someone/dissent-test")
     assert "\n" not in str(no_token.value)
     # a token but no reachable Hub: a real connection attempt to a closed local port
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    import huggingface_hub.constants as hub_constants
-
     monkeypatch.setattr(hub_constants, "ENDPOINT", "http://127.0.0.1:9")
     with pytest.raises(DissentError, match="cannot push") as offline:
         push_to_hub(exported, "someone/dissent-test", token="hf_not_a_real_token")

@@ -1,0 +1,68 @@
+"""The ``calibrate`` flow: train tier 1 when it has no model yet, calibrate every tier on the
+human labels, choose thresholds, and write the agreement report (HTML, Markdown, JSON).
+
+Thin wiring over :mod:`annotator.service`. The agreement gate (``annotation.min_qwk``) fails
+the flow after the report is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+
+from annotator.backends.registry import tier1_model_dir
+from annotator.service import calibrate as calibrate_tiers
+from annotator.service import train_tier1
+from flows.common import flow_config, flow_record, model_retries, publish, store_of
+from store.config import PipelineConfig
+
+__all__ = ["calibrate", "tier1_missing"]
+
+
+def tier1_missing(config: PipelineConfig) -> bool:
+    """Whether a cross-encoder tier is configured without a trained model on disk."""
+    for tier in config.annotation.tiers:
+        if tier.backend == "cross_encoder":
+            path = Path(tier.model) if tier.model else tier1_model_dir(config.workdir)
+            # the weights are written last: a model killed while saving counts as missing
+            return not any(path.glob("*.safetensors")) and not any(path.glob("*.bin"))
+    return False
+
+
+@task(name="train-tier1")
+def train_task(config: PipelineConfig) -> str:
+    return str(train_tier1(store_of(config), config))
+
+
+@task(name="calibrate-tiers")
+def calibrate_task(config: PipelineConfig) -> dict[str, Any]:
+    outcome, paths = calibrate_tiers(store_of(config), config)
+    return {
+        "cascade": outcome.cascade,
+        "gate": outcome.gate,
+        "tiers": [{"name": t["name"], "test": t["test"]} for t in outcome.tiers],
+        "paths": {k: str(v) for k, v in paths.items()},
+    }
+
+
+@flow(name="calibrate")
+def calibrate(config: str | PipelineConfig | None = None) -> dict[str, Any]:
+    """Calibrate the cascade (training tier 1 first if needed); returns the report's figures."""
+    cfg = flow_config(config)
+    with flow_record(store_of(cfg), "calibrate", {}, cfg) as record:
+        if tier1_missing(cfg):
+            train_task.with_options(**model_retries(cfg))(cfg)
+        result = calibrate_task.with_options(**model_retries(cfg))(cfg)
+        test = result["cascade"]["test"]
+        record["counts"] = {"cascade_test": test, "report": result["paths"].get("html")}
+    exact = "n/a" if test.get("exact") is None else f"{test['exact']:.1%}"
+    publish(
+        "calibration-report",
+        "# Calibration\n\n"
+        f"Cascade on the held-out test split: exact agreement {exact}, QWK {test.get('qwk')}, "
+        f"compute {result['cascade'].get('cost_share_of_top_tier', 0):.1%} of the top tier.\n\n"
+        + "\n".join(f"- {kind}: `{path}`" for kind, path in result["paths"].items()),
+    )
+    return result

@@ -1,0 +1,137 @@
+"""What every flow shares: its config, its ``runs`` row, retries, the task runner, artifacts.
+
+Flows are thin: each loads the config, records itself in the ``runs`` ledger (flow
+``flow:<name>`` with its parameters and the code, prompt and model versions), calls the library
+in tasks, and publishes a markdown artifact. All decisions live in the library.
+
+Caching: the library's own keys are the cache, and they are safe where a Prefect input cache
+is not: mining is keyed by a fingerprint of config, catalog and queries; every model call by
+(query, product content, model, prompt); a curriculum by its inputs. Running a flow again on
+the same inputs therefore writes nothing and calls no model, whatever Prefect remembers, and a
+changed product is never served a stale result. Prefect's input cache is used only for pure
+planning steps.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.tasks import exponential_backoff
+from sqlalchemy import Engine
+
+from prompts import load_prompt
+from store.config import PipelineConfig, load_config
+from store.db import open_store
+from store.errors import DissentError
+from store.ledger import recorded_run
+
+__all__ = [
+    "flow_config",
+    "flow_record",
+    "model_retries",
+    "publish",
+    "store_of",
+    "task_runner",
+    "versions",
+]
+
+
+def flow_config(config: str | PipelineConfig | None) -> PipelineConfig:
+    """A config object, a YAML path, or ``None`` ($DISSENT_CONFIG, then the built-in defaults)."""
+    if isinstance(config, PipelineConfig):
+        return config
+    return load_config(Path(config) if config else None)
+
+
+def store_of(config: PipelineConfig) -> Engine:
+    """The store, migrated (its directory created for SQLite)."""
+    config.workdir.mkdir(parents=True, exist_ok=True)
+    return open_store(config.store_url)
+
+
+def versions(config: PipelineConfig) -> dict[str, Any]:
+    """Code, prompt and model versions, for the ``runs`` row of a flow."""
+
+    def dist(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "dissent": dist("dissent"),
+        "prefect": dist("prefect"),
+        "python": platform.python_version(),
+        "prompt": load_prompt().version,
+        "tiers": [
+            {"name": t.name, "backend": t.backend, "model": t.model, "base_url": t.base_url}
+            for t in config.annotation.tiers
+        ],
+    }
+
+
+@contextmanager
+def flow_record(
+    engine: Engine, name: str, parameters: dict[str, Any], config: PipelineConfig
+) -> Iterator[dict[str, Any]]:
+    """The flow's own ``runs`` row (``flow:<name>``), with the Prefect flow-run id."""
+    params = {**parameters, "prefect_flow_run": str(flow_run.get_id() or "")}
+    with recorded_run(engine, f"flow:{name}", params, versions(config)) as record:
+        yield record
+
+
+def _retryable(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a failure unless it is a user error (bad config, missing calibration, no token):
+    those fail the same way every time and say how to fix them."""
+    try:
+        state.result()
+    except DissentError:
+        return False
+    except BaseException:
+        return True
+    return True
+
+
+def model_retries(config: PipelineConfig) -> dict[str, Any]:
+    """Task options for model and network steps: bounded retries with exponential back-off,
+    except for user errors (:class:`store.errors.DissentError`)."""
+    return {
+        "retry_condition_fn": _retryable,
+        "retries": config.flows.retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=config.flows.retry_delay_s)
+        if config.flows.retry_delay_s > 0
+        else 0,
+        "retry_jitter_factor": 0.5 if config.flows.retry_delay_s > 0 else None,
+    }
+
+
+def task_runner(config: PipelineConfig) -> Any:
+    """The task runner the config asks for: threads, or Dask (a cluster or a LocalCluster)."""
+    if config.flows.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if config.flows.dask_address:
+            return DaskTaskRunner(address=config.flows.dask_address)
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={
+                "n_workers": config.flows.dask_workers,
+                "threads_per_worker": 1,
+                "processes": True,
+            },
+        )
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=config.flows.max_workers)
+
+
+def publish(key: str, markdown: str) -> None:
+    """A markdown artifact on the current flow run (keys: lowercase letters, digits, dashes)."""
+    create_markdown_artifact(key=key, markdown=markdown)
