@@ -66,6 +66,7 @@ class CurriculumReport:
     splits: dict[str, Any] = field(default_factory=dict)
     per_stage_split: dict[str, dict[str, int]] = field(default_factory=dict)
     augmented: dict[str, int] = field(default_factory=dict)
+    grades: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -297,6 +298,7 @@ def build_curriculum(
                 for stage in (1, 2, 3, 0)
             },
             augmented={"queries": len(typos), "examples": augmented_rows},
+            grades={str(g): sum(c.grade == g for c in graded) for g in range(3, -1, -1)},
             seconds=time.perf_counter() - started,
         )
         run["counts"] = {"report": asdict(report)}

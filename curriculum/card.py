@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from curriculum.levels import LEVEL_OF_SET
+
 __all__ = ["render_card"]
 
 _LOSSES = {
@@ -112,6 +114,20 @@ def render_card(manifest: dict[str, Any]) -> str:
         f"out): {levels.get('demoted', {})}. Not graded (left out): failed "
         f"{levels.get('failed', 0):,}, unlabelled {levels.get('unlabelled', 0):,}.\n"
     )
+    grades = build.get("grades", {})
+    if grades:
+        total = sum(grades.values()) or 1
+        grade_names = {"3": "Exact", "2": "Substitute", "1": "Complement", "0": "Irrelevant"}
+        out.append("\n## Label distribution (cascade grades of the mined candidates)\n")
+        out.append(
+            _table(
+                ["grade", "pairs", "share"],
+                [
+                    [f"{g} {grade_names[g]}", f"{n:,}", f"{n / total:.1%}"]
+                    for g, n in grades.items()
+                ],
+            )
+        )
     stages = build.get("per_stage_split", {})
     out.append("## Examples per stage and split (including augmented rows)\n")
     out.append(
@@ -119,7 +135,7 @@ def render_card(manifest: dict[str, Any]) -> str:
             ["stage", "train", "validation", "unpaired items"],
             [
                 [
-                    name,
+                    name if name != "graded" else "graded (pairs)",
                     f"{by.get('train', 0):,}",
                     f"{by.get('validation', 0):,}",
                     build.get("stages", {}).get("unpaired", {}).get(name, "-"),
@@ -133,7 +149,8 @@ def render_card(manifest: dict[str, Any]) -> str:
     out.append(
         f"- Mining run {mining.get('run_id')}: channels {mining.get('channels')}, "
         f"{mining.get('queries')} queries over {mining.get('products')} products; "
-        f"candidates per set {mining.get('candidates')}."
+        f"candidates per set "
+        f"{ {k: v for k, v in (mining.get('candidates') or {}).items() if k in LEVEL_OF_SET} }."
     )
     for k, pairs in mining.get("overlap", {}).get("jaccard", {}).items():
         out.append(

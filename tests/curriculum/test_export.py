@@ -146,3 +146,10 @@ def test_each_stage_trains_one_step_with_its_loss(exported: Path, tmp_path: Path
         assert result.training_loss > 0, name
     after = model[0].auto_model.embeddings.word_embeddings.weight
     assert not after.detach().equal(before)  # the steps moved the weights
+
+
+def test_the_card_gives_the_label_distribution(exported: Path) -> None:
+    card = (exported / "README.md").read_text()
+    # graded candidates of the hand-built table: grades 3,2,0,3,1,0,0,1 and 3,0,0
+    assert "| 3 Exact | 3 | 27.3% |" in card
+    assert "| 0 Irrelevant | 5 | 45.5% |" in card
