@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import platform
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,10 +51,17 @@ def flow_config(config: str | PipelineConfig | None) -> PipelineConfig:
     return load_config(Path(config) if config else None)
 
 
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def store_of(config: PipelineConfig) -> Engine:
-    """The store, migrated (its directory created for SQLite)."""
-    config.workdir.mkdir(parents=True, exist_ok=True)
-    return open_store(config.store_url)
+    """The store, migrated (its directory created for SQLite); one engine per process and URL."""
+    with _ENGINES_LOCK:
+        if config.store_url not in _ENGINES:
+            config.workdir.mkdir(parents=True, exist_ok=True)
+            _ENGINES[config.store_url] = open_store(config.store_url)
+        return _ENGINES[config.store_url]
 
 
 def versions(config: PipelineConfig) -> dict[str, Any]:

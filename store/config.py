@@ -261,7 +261,10 @@ class CurriculumConfig(Section):
     )
     split_by_product: bool = Field(
         default=False,
-        description="also split products: drop examples whose products cross the split",
+        description=(
+            "also split products: drop examples whose products cross the split (a pair example "
+            "survives validation only when both products fall there: expect a small validation)"
+        ),
     )
     typo_rate: float = Field(
         default=0.15, ge=0, le=1, description="share of train queries given a noisy copy"
