@@ -98,17 +98,18 @@ class CascadeReport:
         ]
 
 
-def _labelled(engine: Engine, pairs: Sequence[Pair], cid: str) -> set[tuple[int, str]]:
-    found: set[tuple[int, str]] = set()
+def _labelled(engine: Engine, pairs: Sequence[Pair], cid: str) -> set[tuple[int, int, str]]:
+    """The (query, product, content hash) of ``pairs`` that already carry a label of ``cid``."""
+    found: set[tuple[int, int, str]] = set()
     keys = sorted({key_of(p) for p in pairs})
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        stmt = select(Label.query_id, Label.product_hash).where(
+        stmt = select(Label.query_id, Label.product_id, Label.product_hash).where(
             Label.cascade_id == cid,
             or_(*(and_(Label.query_id == q, Label.product_hash == h) for q, h in chunk)),
         )
         with engine.connect() as conn:
-            found.update((q, h) for q, h in conn.execute(stmt))
+            found.update((q, pid, h) for q, pid, h in conn.execute(stmt))
     return found
 
 
@@ -129,8 +130,16 @@ def run_cascade(
     report.model_calls = {t.name: 0 for t in tiers}
     report.cache_hits = {t.name: 0 for t in tiers}
     done = _labelled(engine, pairs, cid)
-    todo = [p for p in {key_of(p): p for p in pairs}.values() if key_of(p) not in done]
-    report.already_labelled = len(pairs) - len(todo)
+    # Products with identical content (the same hash) are graded once per query, and every
+    # one of them gets its own label.
+    twins: dict[tuple[int, str], list[Pair]] = {}
+    for pair in pairs:
+        if (pair.query_id, pair.product_id, pair.product_hash) not in done:
+            group = twins.setdefault(key_of(pair), [])
+            if all(p.product_id != pair.product_id for p in group):
+                group.append(pair)
+    todo = [group[0] for group in twins.values()]
+    report.already_labelled = len(pairs) - sum(len(g) for g in twins.values())
     for start in track(
         range(0, len(todo), batch_size), "annotating", total=-(-len(todo) // batch_size)
     ):
@@ -157,14 +166,19 @@ def run_cascade(
                 dist, confidence = tier.confidence(answer.distribution)
                 if dist is not None and (last or confidence >= tier.threshold):
                     grade = max(range(4), key=lambda g: (dist[g], -g))
-                    rows.append(_label(pair, cid, grade, index + 1, confidence, "graded", run_id))
-                    report.decided_by[tier.name] += 1
+                    rows.extend(
+                        _label(twin, cid, grade, index + 1, confidence, "graded", run_id)
+                        for twin in twins[key_of(pair)]
+                    )
+                    report.decided_by[tier.name] += len(twins[key_of(pair)])
                 else:
                     escalate.append(pair)
             remaining = escalate
         for pair in remaining:  # no tier could grade it: recorded, never given a default grade
-            rows.append(_label(pair, cid, None, None, None, "failed", run_id))
-            report.failed += 1
+            rows.extend(
+                _label(t, cid, None, None, None, "failed", run_id) for t in twins[key_of(pair)]
+            )
+            report.failed += len(twins[key_of(pair)])
         with engine.begin() as conn:
             insert_ignore(conn, Label.__table__, rows)
     report.seconds = time.perf_counter() - started

@@ -134,7 +134,18 @@ def resolve_inputs(
     return mining_run, cascade
 
 
-def _graded_candidates(engine: Engine, mining_run: int, cascade: str) -> list[GradedCandidate]:
+def _graded_candidates(
+    engine: Engine, mining_run: int, cascade: str
+) -> tuple[list[GradedCandidate], int]:
+    """The candidates that carry a label of ``cascade`` (graded or failed), and how many of
+    the run's candidates carry none (not annotated yet, or annotated before their product
+    changed). Only labelled candidates are read: a run is often annotated in part."""
+    label_join = and_(
+        Label.query_id == Candidate.query_id,
+        Label.product_id == Candidate.product_id,
+        Label.product_hash == Product.content_hash,
+        Label.cascade_id == cascade,
+    )
     stmt = (
         select(
             Candidate.query_id,
@@ -145,30 +156,25 @@ def _graded_candidates(engine: Engine, mining_run: int, cascade: str) -> list[Gr
             Label.status,
         )
         .join(Product, Product.id == Candidate.product_id)
-        .outerjoin(
-            Label,
-            and_(
-                Label.query_id == Candidate.query_id,
-                Label.product_id == Candidate.product_id,
-                Label.product_hash == Product.content_hash,
-                Label.cascade_id == cascade,
-            ),
-        )
+        .join(Label, label_join)
         .where(Candidate.run_id == mining_run)
         .order_by(Candidate.query_id, Candidate.product_id)
     )
+    total = select(func.count()).select_from(Candidate).where(Candidate.run_id == mining_run)
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return [
+        candidates = int(conn.execute(total).scalar_one())
+    labelled = [
         GradedCandidate(
             r.query_id,
             r.product_id,
             tuple((r.ranks or {}).get("sets") or [r.candidate_set]),
             None if r.grade is None else int(r.grade),
-            r.status or "unlabelled",
+            r.status,
         )
         for r in rows
     ]
+    return labelled, candidates - len(labelled)
 
 
 def _fingerprint(
@@ -206,7 +212,7 @@ def build_curriculum(
     started = time.perf_counter()
     cfg = config.curriculum
     mining_run, cascade = resolve_inputs(engine, mining_run, cascade)
-    graded = _graded_candidates(engine, mining_run, cascade)
+    graded, unlabelled = _graded_candidates(engine, mining_run, cascade)
     fingerprint = _fingerprint(config, mining_run, cascade, graded)
     previous = _previous(engine, fingerprint)
     done = next((r for r in previous if r.status == "succeeded"), None)
@@ -220,6 +226,7 @@ def build_curriculum(
         )
 
     placed, level_counts = assign_levels(graded, cfg.relevance_cutoff)
+    level_counts.unlabelled += unlabelled
     examples, stage_counts = build_stages(
         placed, negatives_per_positive=cfg.negatives_per_positive, seed=cfg.seed
     )

@@ -129,7 +129,7 @@ def render_card(manifest: dict[str, Any]) -> str:
             )
         )
     stages = build.get("per_stage_split", {})
-    out.append("## Examples per stage and split (including augmented rows)\n")
+    out.append("\n## Examples per stage and split (including augmented rows)\n")
     out.append(
         _table(
             ["stage", "train", "validation", "unpaired items"],

@@ -19,7 +19,7 @@ from annotator.pairs import labelled_pairs
 from prompts import load_prompt
 from store.ingest import ingest_dataset
 from store.mapping import load_mapping
-from store.schema import Judgment, Label
+from store.schema import Judgment, Label, Product
 from tests.conftest import SAMPLE
 
 CONFIDENT = [0.02, 0.02, 0.94, 0.02]
@@ -158,3 +158,29 @@ def test_resume_after_a_crash_loses_and_duplicates_nothing(
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Judgment)).scalar_one() == len(pairs)
         assert conn.execute(select(func.count()).select_from(Label)).scalar_one() == len(pairs)
+
+
+def test_products_with_identical_content_are_graded_once_and_each_labelled(
+    engine: Engine, pairs: list[Pair]
+) -> None:
+    # Home Depot lists some products twice under different ids with the same title.
+    original = pairs[0]
+    twin = Pair(original.query_id, 10_000, original.product_hash, original.query, original.product)
+    with engine.begin() as conn:
+        conn.execute(
+            Product.__table__.insert().values(
+                id=10_000,
+                external_id="twin-of-" + str(original.product_id),
+                title=str(original.product["title"]),
+                content_hash=original.product_hash,
+                attributes={},
+                raw={},
+            )
+        )
+    backend = ScriptedBackend("t1", lambda p: CONFIDENT)
+    report = run_cascade(engine, [Tier("t1", backend)], load_prompt(), [original, twin])
+    assert len(backend.calls) == 1  # one model call for the shared content
+    assert report.decided_by == {"t1": 2} and report.already_labelled == 0
+    assert [(pid, g) for pid, g, _, _ in labels(engine)] == [(original.product_id, 2), (10_000, 2)]
+    again = run_cascade(engine, [Tier("t1", backend)], load_prompt(), [original, twin])
+    assert again.already_labelled == 2 and len(backend.calls) == 1
