@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
+import typer
 from prefect import flow
 
 from flows.annotate import annotate
@@ -105,16 +106,16 @@ def outputs_lines(result: dict[str, Any]) -> list[str]:
 
 
 def main(
-    config: Annotated[str | None, "pipeline config YAML"] = None,
-    mapping: Annotated[str | None, "dataset mapping to ingest first"] = None,
+    config: Annotated[
+        str | None, typer.Option(help="pipeline config YAML (default: $DISSENT_CONFIG)")
+    ] = None,
+    mapping: Annotated[str | None, typer.Option(help="dataset mapping to ingest first")] = None,
 ) -> None:
-    """``python -m flows.pipeline --config C --mapping M``."""
+    """Run the whole pipeline through Prefect's local API and print where each output is."""
     result = pipeline(config, mapping)
     for line in outputs_lines(result):
         print(line)
 
 
 if __name__ == "__main__":
-    import typer
-
     typer.run(main)
