@@ -8,13 +8,13 @@ old ones. Nothing is calibrated or reported on the labels a tier was trained on.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
 from annotator.backends.base import Pair
+from store.hashing import seeded_unit
 from store.schema import Candidate, HumanLabel, Product, Query
 
 __all__ = ["SPLITS", "LabelledPair", "candidate_pairs", "labelled_pairs", "split_of"]
@@ -24,8 +24,7 @@ SPLITS = ("train", "calibration", "test")
 
 def split_of(query_key: str, fractions: Sequence[float], seed: int = 0) -> str:
     """The split of a query: ``train``, ``calibration`` or ``test``, by a seeded hash."""
-    digest = hashlib.sha256(f"{seed}\x00{query_key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = seeded_unit(seed, query_key)
     edge = 0.0
     for name, fraction in zip(SPLITS, fractions, strict=True):
         edge += fraction

@@ -23,7 +23,7 @@ from annotator.report import write_report
 from prompts import load_prompt
 from store.config import PipelineConfig
 from store.errors import DissentError
-from store.ledger import recorded_run
+from store.ledger import latest_run, recorded_run
 from store.locks import work_lock
 from store.schema import Calibration, Run
 
@@ -182,16 +182,10 @@ def resolve_mining_run(engine: Engine, mining_run: int | None = None) -> int:
     """
     if mining_run is not None:
         return mining_run
-    with Session(engine) as session:
-        stmt = (
-            select(Run.id)
-            .where(Run.flow == "mine", Run.status == "succeeded")
-            .order_by(Run.id.desc())
-        )
-        found = session.scalars(stmt.limit(1)).first()
+    found = latest_run(engine, "mine")
     if found is None:
         raise DissentError("no finished mining run in the store; run `dissent mine` first")
-    return found
+    return found.id
 
 
 def annotation_batches(

@@ -31,7 +31,7 @@ from store.bulk import bulk_insert
 from store.config import PipelineConfig
 from store.errors import DissentError
 from store.hashing import content_hash
-from store.ledger import recorded_run
+from store.ledger import latest_run, recorded_run, runs_with_fingerprint
 from store.schema import Candidate, CurriculumExample, Label, Product, Query, Run
 
 __all__ = ["CURRICULUM_VERSION", "CurriculumReport", "build_curriculum", "resolve_inputs"]
@@ -102,14 +102,10 @@ def resolve_inputs(
     """
     with Session(engine) as session:
         if mining_run is None:
-            mining_run = session.scalars(
-                select(Run.id)
-                .where(Run.flow == "mine", Run.status == "succeeded")
-                .order_by(Run.id.desc())
-                .limit(1)
-            ).first()
-            if mining_run is None:
+            latest = latest_run(engine, "mine")
+            if latest is None:
                 raise DissentError("no finished mining run in the store; run `dissent mine` first")
+            mining_run = latest.id
         elif session.get(Run, mining_run) is None:
             raise DissentError(f"no run {mining_run} in the store; see `dissent status`")
         if cascade is None:
@@ -191,12 +187,6 @@ def _fingerprint(
     )
 
 
-def _previous(engine: Engine, fingerprint: str) -> list[Run]:
-    with Session(engine, expire_on_commit=False) as session:
-        runs = session.scalars(select(Run).where(Run.flow == "curriculum").order_by(Run.id.desc()))
-        return [r for r in runs if (r.parameters or {}).get("fingerprint") == fingerprint]
-
-
 def build_curriculum(
     engine: Engine,
     config: PipelineConfig,
@@ -214,7 +204,7 @@ def build_curriculum(
     mining_run, cascade = resolve_inputs(engine, mining_run, cascade)
     graded, unlabelled = _graded_candidates(engine, mining_run, cascade)
     fingerprint = _fingerprint(config, mining_run, cascade, graded)
-    previous = _previous(engine, fingerprint)
+    previous = runs_with_fingerprint(engine, "curriculum", fingerprint)
     done = next((r for r in previous if r.status == "succeeded"), None)
     if done is not None:
         log.info("curriculum run %d already holds this build", done.id)
@@ -310,15 +300,3 @@ def build_curriculum(
         )
         run["counts"] = {"report": asdict(report)}
     return report
-
-
-def example_count(engine: Engine, run_id: int) -> int:
-    """How many examples a curriculum run holds."""
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(CurriculumExample)
-                .where(CurriculumExample.run_id == run_id)
-            ).scalar_one()
-        )

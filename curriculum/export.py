@@ -48,6 +48,7 @@ from miners.base import product_text
 from miners.corpus import load_products
 from store.config import PipelineConfig
 from store.errors import DissentError
+from store.ledger import latest_run
 from store.schema import Calibration, CurriculumExample, Run
 
 __all__ = ["ExportReport", "export_curriculum", "push_to_hub"]
@@ -86,12 +87,7 @@ def _curriculum_run(engine: Engine, run_id: int | None) -> Run:
             if run is None or run.flow != "curriculum":
                 raise DissentError(f"run {run_id} is not a curriculum run; see `dissent status`")
         else:
-            run = session.scalars(
-                select(Run)
-                .where(Run.flow == "curriculum", Run.status == "succeeded")
-                .order_by(Run.id.desc())
-                .limit(1)
-            ).first()
+            run = latest_run(engine, "curriculum")
             if run is None:
                 raise DissentError(
                     "no curriculum in the store; run `dissent curriculum build` first"

@@ -14,12 +14,12 @@ queries and they fall on either side by hash like any other.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from curriculum.stages import Example
+from store.hashing import seeded_unit
 
 __all__ = ["SPLIT_NAMES", "SplitCounts", "hash_split", "split_examples"]
 
@@ -30,9 +30,7 @@ def hash_split(key: str, validation_fraction: float, seed: int = 0, salt: str = 
     """``validation`` for a seeded-hash share ``validation_fraction`` of keys, else ``train``."""
     if not 0 <= validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
-    digest = hashlib.sha256(f"{seed}\x00{salt}\x00{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    return "validation" if u < validation_fraction else "train"
+    return "validation" if seeded_unit(seed, salt, key) < validation_fraction else "train"
 
 
 @dataclass

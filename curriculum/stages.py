@@ -22,13 +22,13 @@ product was placed at, or 0 when it was left out (demoted).
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from curriculum.levels import GradedCandidate, Leveled
+from store.hashing import seeded_int
 
 __all__ = [
     "GRADED_LIST",
@@ -70,8 +70,7 @@ class StageCounts:
 
 
 def _rng(seed: int, stage: int, query_id: int) -> random.Random:
-    digest = hashlib.sha256(f"{seed}\x00{stage}\x00{query_id}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+    return random.Random(seeded_int(seed, stage, query_id))
 
 
 def _pair_up(

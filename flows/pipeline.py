@@ -18,9 +18,9 @@ from typing import Annotated, Any
 import typer
 from prefect import flow
 
-from flows.annotate import annotate
+from flows.annotate import annotate_with_runner
 from flows.calibrate import calibrate
-from flows.common import flow_config, flow_record, publish, store_of, task_runner
+from flows.common import flow_config, flow_record, publish, store_of
 from flows.curriculum import build_curriculum, export
 from flows.ingest import ingest
 from flows.mine import mine
@@ -49,9 +49,7 @@ def pipeline(
             ingest(mapping, file, cfg)
         mined = mine(cfg, query_limit)
         calibration = calibrate(cfg)
-        annotated = annotate.with_options(task_runner=task_runner(cfg))(
-            cfg, mined["run_id"], None, None
-        )
+        annotated = annotate_with_runner(cfg, mining_run=mined["run_id"])
         built = build_curriculum(cfg, mined["run_id"], annotated["cascade_id"])
         exported = export(cfg, built["run_id"], None, None)
         result = {

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, Engine, func, insert, select, update
-from sqlalchemy.orm import Session
 
 from miners.base import ProductDoc, SearchResult
 from miners.corpus import QueryRow, load_products, load_queries
@@ -37,6 +36,7 @@ from store.bulk import bulk_insert
 from store.config import PipelineConfig
 from store.errors import DissentError
 from store.hashing import content_hash
+from store.ledger import runs_with_fingerprint
 from store.progress import track
 from store.schema import Candidate, Run, utcnow
 
@@ -98,14 +98,6 @@ def _fingerprint(
             "queries": content_hash([(q.id, q.text) for q in queries]),
         }
     )
-
-
-def _find_run(engine: Engine, fingerprint: str) -> Run | None:
-    with Session(engine, expire_on_commit=False) as session:
-        runs = session.scalars(select(Run).where(Run.flow == "mine").order_by(Run.id.desc()))
-        return next(
-            (r for r in runs if (r.parameters or {}).get("fingerprint") == fingerprint), None
-        )
 
 
 def _done_queries(engine: Engine, run_id: int) -> set[int]:
@@ -205,7 +197,7 @@ def mine(
             "run `dissent ingest` first"
         )
     fingerprint = _fingerprint(config, products, queries)
-    run = _find_run(engine, fingerprint)
+    run = next(iter(runs_with_fingerprint(engine, "mine", fingerprint)), None)
     if run is not None and run.status == "succeeded":
         log.info("mining run %d already covers this config, catalog and queries", run.id)
         report = MiningReport(**{**run.counts["report"], "reused": True})

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-__all__ = ["content_hash"]
+__all__ = ["content_hash", "seeded_int", "seeded_unit"]
 
 
 def content_hash(value: Any) -> str:
@@ -17,3 +17,18 @@ def content_hash(value: Any) -> str:
     """
     payload = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def seeded_int(*parts: object) -> int:
+    """A 64-bit integer fixed by ``parts`` (their text joined by NUL), the same everywhere.
+
+    Seeded, order-free sampling: a query's split or shuffle depends on the seed and the query
+    alone, not on row order or on which other queries exist.
+    """
+    digest = hashlib.sha256("\x00".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def seeded_unit(*parts: object) -> float:
+    """A number in [0, 1) fixed by ``parts`` (see :func:`seeded_int`)."""
+    return seeded_int(*parts) / 2**64

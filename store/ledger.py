@@ -11,7 +11,13 @@ from sqlalchemy.orm import Session
 
 from store.schema import Base, Run, utcnow
 
-__all__ = ["latest_runs", "recorded_run", "table_counts"]
+__all__ = [
+    "latest_run",
+    "latest_runs",
+    "recorded_run",
+    "runs_with_fingerprint",
+    "table_counts",
+]
 
 
 @contextmanager
@@ -70,6 +76,24 @@ def table_counts(engine: Engine) -> dict[str, int]:
             name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
             for name, table in Base.metadata.tables.items()
         }
+
+
+def latest_run(engine: Engine, flow: str) -> Run | None:
+    """The newest *succeeded* run of ``flow``, or None."""
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(
+            select(Run)
+            .where(Run.flow == flow, Run.status == "succeeded")
+            .order_by(Run.id.desc())
+            .limit(1)
+        ).first()
+
+
+def runs_with_fingerprint(engine: Engine, flow: str, fingerprint: str) -> list[Run]:
+    """The runs of ``flow`` recorded with ``parameters.fingerprint``, newest first."""
+    with Session(engine, expire_on_commit=False) as session:
+        runs = session.scalars(select(Run).where(Run.flow == flow).order_by(Run.id.desc()))
+        return [r for r in runs if (r.parameters or {}).get("fingerprint") == fingerprint]
 
 
 def latest_runs(engine: Engine, limit: int = 10) -> list[Run]:
