@@ -36,7 +36,7 @@ class Isotonic:
     ys: list[list[float]] = field(default_factory=list)
 
     @staticmethod
-    def fit(dists: Matrix, grades: Sequence[int]) -> Isotonic:
+    def fit(dists: Matrix, grades: Sequence[int] | npt.NDArray[np.int64]) -> Isotonic:
         """Fit on (n, 4) distributions and the human grades of the same pairs."""
         from sklearn.isotonic import IsotonicRegression
 

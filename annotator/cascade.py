@@ -26,15 +26,25 @@ from sqlalchemy import Engine, and_, or_, select
 from annotator.backends.base import Backend, Pair
 from annotator.calibration import Isotonic
 from annotator.judgments import grade_cached, key_of
+from core.hashing import content_hash
+from core.progress import track
 from prompts import Prompt
 from store.bulk import insert_ignore
-from store.hashing import content_hash
-from store.progress import track
 from store.schema import Label, utcnow
 
-__all__ = ["CascadeReport", "Tier", "cascade_id", "run_cascade"]
+__all__ = ["CascadeReport", "Tier", "TierSpec", "cascade_id", "run_cascade"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class TierSpec:
+    """A tier as configured, before calibration: its backend and what a call costs."""
+
+    name: str
+    backend: Backend
+    cost_weight: float | None = None
+    max_attempts: int = 2
 
 
 @dataclass

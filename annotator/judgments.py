@@ -42,10 +42,11 @@ class TierCall:
 
 def _existing(
     engine: Engine, pairs: Sequence[Pair], model_id: str, prompt_hash: str
-) -> tuple[dict[Key, Answer], dict[Key, int]]:
-    """Cached successful answers and the number of attempts made, per pair."""
+) -> tuple[dict[Key, Answer], dict[Key, int], dict[Key, Answer]]:
+    """Per pair: the cached successful answer, the attempts made, and the last failure."""
     done: dict[Key, Answer] = {}
     attempts: dict[Key, int] = {}
+    failed: dict[Key, tuple[int, Answer]] = {}
     keys = sorted({key_of(p) for p in pairs})
     for start in range(0, len(keys), CHUNK):
         chunk = keys[start : start + CHUNK]
@@ -68,16 +69,17 @@ def _existing(
             for row in conn.execute(stmt):
                 key = (row.query_id, row.product_hash)
                 attempts[key] = max(attempts.get(key, 0), row.attempt)
+                usage = {
+                    "raw": row.raw_response,
+                    "tokens_in": row.tokens_in,
+                    "tokens_out": row.tokens_out,
+                    "latency_s": row.latency_s,
+                }
                 if row.error is None and row.distribution is not None:
-                    done[key] = Answer(
-                        list(row.distribution),
-                        raw=row.raw_response,
-                        tokens_in=row.tokens_in,
-                        tokens_out=row.tokens_out,
-                        latency_s=row.latency_s,
-                        extra={"cached": True},
-                    )
-    return done, attempts
+                    done[key] = Answer(list(row.distribution), extra={"cached": True}, **usage)
+                elif row.attempt >= failed.get(key, (0, None))[0]:
+                    failed[key] = (row.attempt, Answer.failed(row.error or "failed", **usage))
+    return done, attempts, {key: answer for key, (_, answer) in failed.items()}
 
 
 def grade_cached(
@@ -99,9 +101,12 @@ def grade_cached(
     judgments are written before the next is sent, so a killed process loses at most one batch.
     The result has an Answer per pair: the cached or new success, or the last failure.
     """
-    done, attempts = _existing(engine, pairs, backend.model_id, prompt.version)
+    done, attempts, failed = _existing(engine, pairs, backend.model_id, prompt.version)
+    # A pair out of attempts keeps its last recorded failure (a later call with more attempts
+    # retries it); every pair gets an answer.
     call = TierCall(
-        answers=dict(done), cache_hits=len({key_of(p) for p in pairs if key_of(p) in done})
+        answers={**failed, **done},
+        cache_hits=len({key_of(p) for p in pairs if key_of(p) in done}),
     )
     unique = list({key_of(p): p for p in pairs}.values())
     while True:

@@ -7,55 +7,77 @@ tier that fails on hard pairs cannot look better by skipping them unnoticed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["agreement", "confusion", "reliability"]
+__all__ = ["Agreement", "agreement", "confusion", "reliability"]
 
 GRADES = [0, 1, 2, 3]
 
 
-def agreement(human: Sequence[int], predicted: Sequence[int | None]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Agreement:
+    """How far predicted grades agree with human ones (None where undefined).
+
+    ``n`` pairs, of which ``graded`` got a grade (``coverage`` = graded / n); ``exact`` and
+    ``within_one`` agreement, quadratic weighted kappa ``qwk`` and ordinal Krippendorff
+    ``alpha`` over the graded pairs.
+    """
+
+    n: int
+    graded: int
+    coverage: float
+    exact: float | None = None
+    within_one: float | None = None
+    qwk: float | None = None
+    alpha: float | None = None
+
+
+def agreement(human: Sequence[int], predicted: Sequence[int | None]) -> Agreement:
     """Exact and within-one agreement, quadratic weighted kappa and ordinal Krippendorff alpha.
 
     ``predicted`` may hold None for pairs without a grade; they are left out and counted in
-    ``coverage``.
+    ``coverage``. Kappa and alpha are None when the graded pairs use one grade on both sides
+    (0/0); a constant prediction against varied human grades has kappa 0.
+
+    Example:
+        >>> a = agreement([0, 1, 2, 3], [0, 1, 3, None])
+        >>> a.coverage, round(a.exact, 3), a.within_one
+        (0.75, 0.667, 1.0)
     """
     import krippendorff
-    from sklearn.metrics import accuracy_score, cohen_kappa_score
+    from sklearn.metrics import cohen_kappa_score
 
     keep = [i for i, p in enumerate(predicted) if p is not None]
     h = np.asarray([human[i] for i in keep], dtype=np.int64)
     p = np.asarray([predicted[i] for i in keep], dtype=np.int64)
-    out: dict[str, Any] = {
-        "n": len(human),
-        "graded": len(keep),
-        "coverage": len(keep) / len(human) if len(human) else 0.0,
-    }
+    n = len(human)
+    coverage = len(keep) / n if n else 0.0
     if not keep:
-        return {**out, "exact": None, "within_one": None, "qwk": None, "alpha": None}
-    out["exact"] = float(accuracy_score(h, p))
-    out["within_one"] = float(np.mean(np.abs(h - p) <= 1))
-    # Kappa and alpha are undefined when either side uses a single grade; report None, not 0/nan.
-    out["qwk"] = (
-        float(cohen_kappa_score(h, p, weights="quadratic", labels=GRADES))
-        if len(set(h) | set(p)) > 1
-        else None
-    )
-    if len(set(h.tolist()) | set(p.tolist())) > 1:
-        alpha = krippendorff.alpha(
+        return Agreement(n, 0, coverage)
+    varied = len(set(h.tolist()) | set(p.tolist())) > 1
+    qwk = alpha = None
+    if varied:
+        kappa = float(cohen_kappa_score(h, p, weights="quadratic", labels=GRADES))
+        qwk = None if np.isnan(kappa) else kappa
+        value = krippendorff.alpha(
             reliability_data=np.vstack([h, p]).astype(float),
             level_of_measurement="ordinal",
             value_domain=GRADES,
         )
-        out["alpha"] = None if np.isnan(alpha) else float(alpha)
-    else:
-        out["alpha"] = None
-    if out["qwk"] is not None and np.isnan(out["qwk"]):
-        out["qwk"] = None
-    return out
+        alpha = None if np.isnan(value) else float(value)
+    return Agreement(
+        n=n,
+        graded=len(keep),
+        coverage=coverage,
+        exact=float(np.mean(h == p)),
+        within_one=float(np.mean(np.abs(h - p) <= 1)),
+        qwk=qwk,
+        alpha=alpha,
+    )
 
 
 def confusion(human: Sequence[int], predicted: Sequence[int | None]) -> list[list[int]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from annotator.backends.base import Pair
-from store.hashing import seeded_unit
+from core.hashing import seeded_unit
 from store.schema import Candidate, HumanLabel, Product, Query
 
 __all__ = ["SPLITS", "LabelledPair", "candidate_pairs", "labelled_pairs", "split_of"]

@@ -31,33 +31,33 @@ def _fmt(value: Any, pct: bool = False) -> str:
 def _rows(outcome: CalibrationOutcome) -> list[list[str]]:
     rows = []
     for tier in outcome.tiers:
-        m = tier["test"]["calibrated"]
+        m = tier.calibrated
         rows.append(
             [
-                tier["name"],
-                tier["model_id"],
-                _fmt(m["exact"], True),
-                _fmt(m["within_one"], True),
-                _fmt(m["qwk"]),
-                _fmt(m["alpha"]),
-                _fmt(m["coverage"], True),
-                _fmt(outcome.cascade["decided_share"].get(tier["name"]), True),
-                f"{tier['per_1k_pairs']['seconds']:,.1f}",
-                f"{tier['per_1k_pairs']['tokens_in']:,.0f}",
+                tier.name,
+                tier.model_id,
+                _fmt(m.exact, True),
+                _fmt(m.within_one, True),
+                _fmt(m.qwk),
+                _fmt(m.alpha),
+                _fmt(m.coverage, True),
+                _fmt(outcome.cascade.decided_share.get(tier.name), True),
+                f"{tier.seconds_per_1k:,.1f}",
+                f"{tier.tokens_in_per_1k:,.0f}",
             ]
         )
-    c = outcome.cascade["test"]
+    c = outcome.cascade.test
     rows.append(
         [
             "**cascade**",
             f"thresholds {', '.join(f'{t:.3f}' for t in outcome.thresholds)}",
-            _fmt(c["exact"], True),
-            _fmt(c["within_one"], True),
-            _fmt(c["qwk"]),
-            _fmt(c["alpha"]),
-            _fmt(c["coverage"], True),
+            _fmt(c.exact, True),
+            _fmt(c.within_one, True),
+            _fmt(c.qwk),
+            _fmt(c.alpha),
+            _fmt(c.coverage, True),
             "100.0%",
-            _fmt(outcome.cascade.get("per_1k_pairs_seconds")),
+            _fmt(outcome.cascade.per_1k_pairs_seconds),
             "–",
         ]
     )
@@ -93,16 +93,16 @@ def _markdown(outcome: CalibrationOutcome) -> str:
         "|" + "---|" * len(HEADER),
     ]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(outcome)]
-    share = outcome.cascade["cost_share_of_top_tier"]
+    share = outcome.cascade.cost_share_of_top_tier
     lines += [
         "",
         f"Cascade compute: {share:.1%} of sending every pair to the top tier (budget {outcome.budget:.0%}).",
-        f"Agreement gate: min QWK {_fmt(outcome.gate['min_qwk'])}, cascade QWK {_fmt(outcome.gate['qwk'])} → "
-        + ("passed" if outcome.gate["passed"] else "**FAILED**"),
+        f"Agreement gate: min QWK {_fmt(outcome.gate.min_qwk)}, cascade QWK {_fmt(outcome.gate.qwk)} → "
+        + ("passed" if outcome.gate.passed else "**FAILED**"),
         "",
         "Prompt injection (the same test pairs with seller text that dictates a grade): "
         + "; ".join(
-            f"{name} flip rate {_fmt(v['flip_rate'], True)} (to Exact {_fmt(v['flipped_to_exact'], True)}, n={v['compared']})"
+            f"{name} flip rate {_fmt(v.flip_rate, True)} (to Exact {_fmt(v.flipped_to_exact, True)}, n={v.compared})"
             for name, v in outcome.injection.items()
         )
         if outcome.injection
@@ -135,34 +135,36 @@ def _plots(outcome: CalibrationOutcome) -> dict[str, str]:
     fig, axes = plt.subplots(1, n, figsize=(4 * n, 3.6), squeeze=False)
     for ax, tier in zip(axes[0], outcome.tiers, strict=True):
         ax.plot([0, 1], [0, 1], ls=":", c="grey", label="perfect")
-        for when, colour in (("before", "tab:red"), ("after", "tab:blue")):
-            bins = tier["reliability"][when]["bins"]
+        for when, data, colour in (
+            ("before", tier.reliability_before, "tab:red"),
+            ("after", tier.reliability_after, "tab:blue"),
+        ):
             ax.plot(
-                [b["confidence"] for b in bins],
-                [b["accuracy"] for b in bins],
+                [b["confidence"] for b in data["bins"]],
+                [b["accuracy"] for b in data["bins"]],
                 "o-",
                 c=colour,
-                label=f"{when} (ECE {tier['reliability'][when]['ece']:.3f})",
+                label=f"{when} (ECE {data['ece']:.3f})",
             )
-        ax.set(title=tier["name"], xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+        ax.set(title=tier.name, xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
         ax.legend(fontsize=7)
     plots["reliability"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for tier in outcome.tiers:
-        curve = tier["coverage_curve"]
+        curve = tier.coverage_curve
         ax.plot(
             [c["coverage"] for c in curve],
             [c["agreement"] for c in curve],
             "o-",
-            label=tier["name"],
+            label=tier.name,
         )
     ax.set(xlabel="coverage (most confident first)", ylabel="exact agreement", ylim=(0, 1))
     ax.legend(fontsize=7)
     plots["coverage"] = _png(fig)
 
-    matrices = [("cascade", outcome.cascade["confusion"])] + [
-        (t["name"], t["confusion"]) for t in outcome.tiers
+    matrices = [("cascade", outcome.cascade.confusion)] + [
+        (t.name, t.confusion) for t in outcome.tiers
     ]
     fig, axes = plt.subplots(1, len(matrices), figsize=(3.3 * len(matrices), 3.2), squeeze=False)
     for ax, (name, matrix) in zip(axes[0], matrices, strict=True):
@@ -174,7 +176,7 @@ def _plots(outcome: CalibrationOutcome) -> dict[str, str]:
     plots["confusion"] = _png(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3))
-    shares = outcome.cascade["decided_share"]
+    shares = outcome.cascade.decided_share
     ax.bar(list(shares), list(shares.values()), color="tab:green")
     ax.set(ylabel="share of pairs decided", ylim=(0, 1))
     plots["decided"] = _png(fig)

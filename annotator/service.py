@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -16,24 +17,24 @@ from sqlalchemy.orm import Session
 
 from annotator.backends.registry import build_backend, tier1_model_dir
 from annotator.calibration import Isotonic
-from annotator.cascade import CascadeReport, Tier, cascade_id, run_cascade
-from annotator.evaluate import CalibrationOutcome, TierSpec, calibrate_cascade
+from annotator.cascade import CascadeReport, Tier, TierSpec, cascade_id, run_cascade
+from annotator.config import AnnotatorSettings
+from annotator.evaluate import CalibrationOutcome, calibrate_cascade
 from annotator.pairs import candidate_pairs, labelled_pairs
 from annotator.report import write_report
+from core.errors import DissentError
 from prompts import load_prompt
-from store.config import PipelineConfig
-from store.errors import DissentError
-from store.ledger import latest_run, recorded_run
+from store.ledger import Flow, RunRecord, recorded_run, resolve_run, succeeded_ids
 from store.locks import work_lock
-from store.schema import Calibration, Run
+from store.schema import Calibration
 
 __all__ = [
     "annotate",
+    "annotate_queries",
     "annotation_batches",
     "calibrate",
     "load_cascade",
     "open_tiers",
-    "resolve_mining_run",
     "train_tier1",
 ]
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def open_tiers(config: PipelineConfig) -> Iterator[list[TierSpec]]:
+def open_tiers(config: AnnotatorSettings) -> Iterator[list[TierSpec]]:
     """Build every tier's backend from the config; close them all afterwards."""
     specs: list[TierSpec] = []
     try:
@@ -61,7 +62,11 @@ def open_tiers(config: PipelineConfig) -> Iterator[list[TierSpec]]:
 
 
 def train_tier1(
-    engine: Engine, config: PipelineConfig, *, epochs: int | None = None, limit: int | None = None
+    engine: Engine,
+    config: AnnotatorSettings,
+    *,
+    epochs: int | None = None,
+    limit: int | None = None,
 ) -> Path:
     """Fine-tune the cross-encoder tier on the tier-training split of the human labels.
 
@@ -85,17 +90,19 @@ def train_tier1(
     if epochs is not None:
         settings["epochs"] = epochs
     with recorded_run(
-        engine, "train-tier1", {"pairs": len(train), "training": settings, "output": str(output)}
+        engine,
+        Flow.TRAIN_TIER1,
+        {"pairs": len(train), "training": settings, "output": str(output)},
     ) as run:
         train_cross_encoder(
             [(lp.pair.query, lp.pair.product, lp.grade) for lp in train], output, **settings
         )
-        run["counts"] = {"pairs": len(train)}
+        run.counts = {"pairs": len(train)}
     return output
 
 
 def calibrate(
-    engine: Engine, config: PipelineConfig, report_dir: Path | None = None
+    engine: Engine, config: AnnotatorSettings, report_dir: Path | None = None
 ) -> tuple[CalibrationOutcome, dict[str, Path]]:
     """Calibrate every tier, choose thresholds, evaluate on the test split, write the report.
 
@@ -109,7 +116,10 @@ def calibrate(
     directory = report_dir or config.workdir / "reports" / "calibration"
     with (
         recorded_run(
-            engine, "calibrate", {"budget": ann.cost_budget, "min_qwk": ann.min_qwk}
+            engine,
+            Flow.CALIBRATE,
+            {"budget": ann.cost_budget, "min_qwk": ann.min_qwk},
+            {"prompt": prompt.version},
         ) as run,
         open_tiers(config) as tiers,
     ):
@@ -123,17 +133,17 @@ def calibrate(
             max_pairs_per_split=ann.max_pairs_per_split,
             injection_pairs=ann.injection_pairs,
             seed=ann.split_seed,
-            run_id=run["run_id"],
+            run_id=run.id,
         )
         paths = write_report(outcome, directory)
-        run["counts"] = {
+        run.counts = {
             "report": str(paths["html"]),
-            "cascade_test": outcome.cascade["test"],
-            "gate": outcome.gate,
+            "cascade_test": asdict(outcome.cascade.test),
+            "gate": asdict(outcome.gate),
         }
-        if not outcome.gate["passed"]:
+        if not outcome.gate.passed:
             raise DissentError(
-                f"agreement gate failed: cascade QWK {outcome.gate['qwk']} on the test split is below "
+                f"agreement gate failed: cascade QWK {outcome.gate.qwk} on the test split is below "
                 f"min_qwk {ann.min_qwk} (report: {paths['html']})"
             )
     return outcome, paths
@@ -148,13 +158,8 @@ def _latest_calibrations(
     its agreement gate is never used.
     """
     with Session(engine) as session:
-        runs = session.scalars(
-            select(Run.id)
-            .where(Run.flow == "calibrate", Run.status == "succeeded")
-            .order_by(Run.id.desc())
-        ).all()
         found: list[Calibration | None] = [None] * len(specs)
-        for run_id in runs:
+        for run_id in succeeded_ids(engine, Flow.CALIBRATE):
             rows = session.scalars(
                 select(Calibration).where(
                     Calibration.run_id == run_id, Calibration.prompt_hash == prompt_hash
@@ -172,20 +177,6 @@ def _latest_calibrations(
 def _accept(calibration: Calibration | None) -> float:
     value = calibration.thresholds.get("accept") if calibration is not None else None
     return 1.01 if value is None else float(value)  # the last tier has none: it always decides
-
-
-def resolve_mining_run(engine: Engine, mining_run: int | None = None) -> int:
-    """``mining_run``, or the latest finished mining run.
-
-    Raises:
-        DissentError: there is no finished mining run.
-    """
-    if mining_run is not None:
-        return mining_run
-    found = latest_run(engine, "mine")
-    if found is None:
-        raise DissentError("no finished mining run in the store; run `dissent mine` first")
-    return found.id
 
 
 def annotation_batches(
@@ -233,16 +224,17 @@ def load_cascade(engine: Engine, specs: Sequence[TierSpec]) -> list[Tier]:
 
 def annotate(
     engine: Engine,
-    config: PipelineConfig,
+    config: AnnotatorSettings,
     *,
     mining_run: int | None = None,
     sets: Sequence[str] | None = None,
     limit: int | None = None,
-    query_ids: Sequence[int] | None = None,
-    tiers: Sequence[Tier] | None = None,
-    run_id: int | None = None,
 ) -> CascadeReport:
-    """Grade the candidates of a mining run (default: the latest) with the calibrated cascade.
+    """Grade the candidates of a mining run (default: the latest) as one ``annotate`` run.
+
+    Builds the tiers from the config, loads their calibrations, grades with
+    :func:`annotate_queries` and closes the tiers. The run row records the mining run, the
+    cascade and the calibrate run it used.
 
     Args:
         engine: the store.
@@ -250,58 +242,68 @@ def annotate(
         mining_run: the mining run whose candidates to grade.
         sets: only these disagreement sets.
         limit: only the first ``limit`` pairs (by query, product).
-        query_ids: only these queries' candidates (one batch of a fan-out).
-        tiers: tiers already built and calibrated (:func:`load_cascade`); default: build them
-            from the config and close them afterwards.
-        run_id: record judgments and labels under this run (a flow's) instead of a new
-            ``annotate`` run.
-
-    Concurrent callers on the same batch do not duplicate work: the batch runs under a
-    :func:`store.locks.work_lock`, and whoever comes second finds its labels and calls no model.
 
     Raises:
-        DissentError: no mining run, or a tier without a calibration for its model and the
-            current prompt (run ``dissent calibrate`` first).
+        DissentError: no such mining run, or a tier without a calibration for its model and
+            the current prompt (run ``dissent calibrate`` first).
     """
     prompt = load_prompt()
-    mining_run = resolve_mining_run(engine, mining_run)
+    mining = resolve_run(engine, Flow.MINE, mining_run).id
+    params = {"mining_run": mining, "sets": list(sets) if sets else None, "limit": limit}
+    with open_tiers(config) as specs:
+        tiers = load_cascade(engine, specs)
+        with recorded_run(
+            engine,
+            Flow.ANNOTATE,
+            params,
+            {"prompt": prompt.version},
+            mining_run_id=mining,
+            cascade_id=cascade_id(tiers, prompt),
+            calibration_run_id=tiers[0].calibration_run,
+        ) as run:
+            report = annotate_queries(engine, config, tiers, mining, run, sets=sets, limit=limit)
+    return report
+
+
+def annotate_queries(
+    engine: Engine,
+    config: AnnotatorSettings,
+    tiers: Sequence[Tier],
+    mining_run: int,
+    run: RunRecord,
+    *,
+    sets: Sequence[str] | None = None,
+    query_ids: Sequence[int] | None = None,
+    limit: int | None = None,
+) -> CascadeReport:
+    """Grade a mining run's candidates (of ``query_ids`` only, when given) under ``run``.
+
+    The unit of work of :func:`annotate` and of the annotate flow's fan-out: judgments and
+    labels are recorded under ``run`` (whose counts are set to this call's report). Concurrent
+    callers on the same queries do not duplicate work: each query is graded under a
+    :func:`store.locks.work_lock` per cascade, and whoever comes second finds its labels and
+    calls no model.
+
+    Args:
+        engine: the store.
+        config: the pipeline config (batch size).
+        tiers: the calibrated cascade (:func:`load_cascade`).
+        mining_run: the mining run whose candidates to grade.
+        run: the ``annotate`` run this work belongs to.
+        sets: only these disagreement sets.
+        query_ids: only these queries' candidates (one batch of a fan-out).
+        limit: only the first ``limit`` pairs (by query, product).
+    """
+    prompt = load_prompt()
     pairs = [pair for pair, _ in candidate_pairs(engine, mining_run, sets, query_ids)]
     if limit is not None:
         pairs = pairs[:limit]
-    params = {
-        "mining_run": mining_run,
-        "sets": list(sets) if sets else None,
-        "limit": limit,
-        "queries": len(query_ids) if query_ids is not None else None,
-    }
-    with ExitStack() as stack:
-        if tiers is None:
-            specs = stack.enter_context(open_tiers(config))
-            tiers = load_cascade(engine, specs)
-        if run_id is None:
-            run = stack.enter_context(recorded_run(engine, "annotate", params))
-        else:
-            run = {"run_id": run_id, "counts": {}}
-        # One lock per query and cascade, whatever the batching: two flows, two workers or a
-        # CLI run that overlap on a query take turns on it, and the second finds its labels.
-        cid = cascade_id(tiers, prompt)
-        stack.enter_context(
-            work_lock(engine, [f"annotate:{cid}:{q}" for q in {p.query_id for p in pairs}])
-        )
+    # One lock per query and cascade, whatever the batching: two flows, two workers or a CLI
+    # run that overlap on a query take turns on it, and the second finds its labels.
+    cid = cascade_id(tiers, prompt)
+    with work_lock(engine, [f"annotate:{cid}:{q}" for q in {p.query_id for p in pairs}]):
         report = run_cascade(
-            engine,
-            tiers,
-            prompt,
-            pairs,
-            batch_size=config.annotation.batch_size,
-            run_id=run["run_id"],
+            engine, tiers, prompt, pairs, batch_size=config.annotation.batch_size, run_id=run.id
         )
-        run["counts"] = {
-            "pairs": report.pairs,
-            "decided_by": report.decided_by,
-            "failed": report.failed,
-            "cascade_id": report.cascade_id,
-            "model_calls": report.model_calls,
-            "calibration_run": report.calibration_run,
-        }
+    run.counts = asdict(report)
     return report

@@ -20,9 +20,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
 from store.db import open_store
-from store.ingest import ingest_dataset
-from store.mapping import load_mapping
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DISSENT_HOMEDEPOT_DIR", ROOT.parent / "shared/data/homedepot"))

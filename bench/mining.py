@@ -29,13 +29,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from sqlalchemy import select
 
+from flows.config import load_config
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
 from miners.bm25 import Bm25Channel
-from miners.corpus import load_products, load_queries
+from miners.config import Bm25Config
 from miners.mine import mine
-from store.config import Bm25Config, load_config
+from store.catalog import load_products, load_queries
 from store.db import open_store
-from store.ingest import ingest_dataset
-from store.mapping import load_mapping
 from store.schema import HumanLabel, Product, Query
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,7 @@ def main() -> int:
         from sentence_transformers import SentenceTransformer
         from sentence_transformers.util import mine_hard_negatives
 
-        from miners.embeddings import default_model_path
+        from core.models import default_model_path
 
         queries = load_queries(engine, limit=args.queries)
         wanted = {q.id for q in queries}

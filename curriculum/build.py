@@ -21,18 +21,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, and_, delete, func, select
-from sqlalchemy.orm import Session
 
+from core.errors import DissentError
+from core.hashing import content_hash
 from curriculum.augment import choose_typos
+from curriculum.config import CurriculumConfig, CurriculumSettings
 from curriculum.levels import GradedCandidate, assign_levels
 from curriculum.splits import split_examples
 from curriculum.stages import STAGES, Example, build_stages, graded_list
 from store.bulk import bulk_insert
-from store.config import PipelineConfig
-from store.errors import DissentError
-from store.hashing import content_hash
-from store.ledger import latest_run, recorded_run, runs_with_fingerprint
-from store.schema import Candidate, CurriculumExample, Label, Product, Query, Run
+from store.ledger import Flow, annotation_of, recorded_run, resolve_run, runs_with_fingerprint
+from store.schema import Candidate, CurriculumExample, Label, Product, Query
 
 __all__ = ["CURRICULUM_VERSION", "CurriculumReport", "build_curriculum", "resolve_inputs"]
 
@@ -94,40 +93,21 @@ def resolve_inputs(
 ) -> tuple[int, str]:
     """The mining run (default: the latest finished) and the cascade that labelled it.
 
-    The cascade defaults to the one used by the latest finished ``annotate`` run over that
+    The cascade defaults to the one of the latest finished ``annotate`` run over that
     mining run.
 
     Raises:
-        DissentError: no finished mining run, or no annotate run over it.
+        DissentError: no such mining run, or no annotate run over it.
     """
-    with Session(engine) as session:
-        if mining_run is None:
-            latest = latest_run(engine, "mine")
-            if latest is None:
-                raise DissentError("no finished mining run in the store; run `dissent mine` first")
-            mining_run = latest.id
-        elif session.get(Run, mining_run) is None:
-            raise DissentError(f"no run {mining_run} in the store; see `dissent status`")
-        if cascade is None:
-            runs = session.scalars(
-                select(Run)
-                .where(Run.flow == "annotate", Run.status == "succeeded")
-                .order_by(Run.id.desc())
+    mining = resolve_run(engine, Flow.MINE, mining_run).id
+    if cascade is None:
+        annotation = annotation_of(engine, mining)
+        if annotation is None or annotation.cascade_id is None:
+            raise DissentError(
+                f"mining run {mining} has not been annotated; run `dissent annotate` first"
             )
-            cascade = next(
-                (
-                    r.counts.get("cascade_id")
-                    for r in runs
-                    if (r.parameters or {}).get("mining_run") == mining_run
-                    and r.counts.get("cascade_id")
-                ),
-                None,
-            )
-            if cascade is None:
-                raise DissentError(
-                    f"mining run {mining_run} has not been annotated; run `dissent annotate` first"
-                )
-    return mining_run, cascade
+        cascade = annotation.cascade_id
+    return mining, cascade
 
 
 def _graded_candidates(
@@ -174,12 +154,12 @@ def _graded_candidates(
 
 
 def _fingerprint(
-    config: PipelineConfig, mining_run: int, cascade: str, graded: Sequence[GradedCandidate]
+    cfg: CurriculumConfig, mining_run: int, cascade: str, graded: Sequence[GradedCandidate]
 ) -> str:
     return content_hash(
         {
             "version": CURRICULUM_VERSION,
-            "curriculum": config.curriculum.model_dump(mode="json", exclude={"use_description"}),
+            "curriculum": cfg.model_dump(mode="json", exclude={"use_description"}),
             "mining_run": mining_run,
             "cascade": cascade,
             "labels": content_hash([(c.query_id, c.product_id, c.grade) for c in graded]),
@@ -187,9 +167,107 @@ def _fingerprint(
     )
 
 
+def _query_texts(engine: Engine) -> dict[int, tuple[str, str]]:
+    """Every query's (external id, text)."""
+    with engine.connect() as conn:
+        return {
+            r.id: (r.external_id, r.text)
+            for r in conn.execute(select(Query.id, Query.external_id, Query.text))
+        }
+
+
+def _product_keys(engine: Engine) -> dict[int, str]:
+    with engine.connect() as conn:
+        return {r.id: r.external_id for r in conn.execute(select(Product.id, Product.external_id))}
+
+
+@dataclass
+class _Plan:
+    """A build before it is written: examples with their split, typo copies and counts."""
+
+    split: list[tuple[Example, str]]
+    queries: dict[int, tuple[str, str]]
+    typos: dict[int, Any]
+    levels: dict[str, Any]
+    stages: dict[str, Any]
+    splits: dict[str, Any]
+
+
+def _plan(
+    engine: Engine, cfg: CurriculumConfig, graded: Sequence[GradedCandidate], unlabelled: int
+) -> _Plan:
+    """Levels, stages, the graded list, the split by query and the typo copies (no writes)."""
+    placed, level_counts = assign_levels(graded, cfg.relevance_cutoff)
+    level_counts.unlabelled += unlabelled
+    examples, stage_counts = build_stages(
+        placed, negatives_per_positive=cfg.negatives_per_positive, seed=cfg.seed
+    )
+    examples += graded_list(graded, placed)
+    queries = _query_texts(engine)
+    split, split_counts = split_examples(
+        examples,
+        {qid: key for qid, (key, _) in queries.items()},
+        validation_fraction=cfg.validation_fraction,
+        seed=cfg.seed,
+        product_keys=_product_keys(engine) if cfg.split_by_product else None,
+    )
+    train_queries = {e.query_id: queries[e.query_id][1] for e, side in split if side == "train"}
+    typos = choose_typos(train_queries, cfg.typo_rate, cfg.seed)
+    return _Plan(
+        split,
+        queries,
+        typos,
+        level_counts.as_dict(),
+        stage_counts.as_dict(),
+        split_counts.as_dict(),
+    )
+
+
+def _rows(run_id: int, plan: _Plan) -> list[tuple[Any, ...]]:
+    """The ``curriculum_examples`` rows: each example, and a typo copy of train queries'."""
+    rows: list[tuple[Any, ...]] = []
+    for example, side in plan.split:
+        texts = [(plan.queries[example.query_id][1], False)]
+        typo = plan.typos.get(example.query_id) if side == "train" else None
+        if typo is not None:
+            texts.append((typo.text, True))
+        for text, augmented in texts:
+            rows.append(
+                (
+                    run_id,
+                    example.level,
+                    example.stage,
+                    side,
+                    example.query_id,
+                    text,
+                    augmented,
+                    example.positive_id,
+                    example.negative_id,
+                    example.label,
+                )
+            )
+    return rows
+
+
+def _write(engine: Engine, rows: Sequence[tuple[Any, ...]], stale: Sequence[int]) -> None:
+    """Write the examples in one transaction, first removing those of ``stale`` runs."""
+    with engine.begin() as conn:
+        if stale:  # killed or failed builds of the same inputs: start clean
+            conn.execute(delete(CurriculumExample).where(CurriculumExample.run_id.in_(stale)))
+        bulk_insert(conn, "curriculum_examples", _COLUMNS, rows)
+
+
+def _per_stage_split(rows: Sequence[tuple[Any, ...]]) -> dict[str, dict[str, int]]:
+    counts = Counter((row[2], row[3]) for row in rows)  # (stage, split)
+    return {
+        STAGES.get(stage, "graded"): {side: counts[stage, side] for side in ("train", "validation")}
+        for stage in (1, 2, 3, 0)
+    }
+
+
 def build_curriculum(
     engine: Engine,
-    config: PipelineConfig,
+    config: CurriculumSettings,
     *,
     mining_run: int | None = None,
     cascade: str | None = None,
@@ -203,8 +281,8 @@ def build_curriculum(
     cfg = config.curriculum
     mining_run, cascade = resolve_inputs(engine, mining_run, cascade)
     graded, unlabelled = _graded_candidates(engine, mining_run, cascade)
-    fingerprint = _fingerprint(config, mining_run, cascade, graded)
-    previous = runs_with_fingerprint(engine, "curriculum", fingerprint)
+    fingerprint = _fingerprint(cfg, mining_run, cascade, graded)
+    previous = runs_with_fingerprint(engine, Flow.CURRICULUM, fingerprint)
     done = next((r for r in previous if r.status == "succeeded"), None)
     if done is not None:
         log.info("curriculum run %d already holds this build", done.id)
@@ -214,89 +292,29 @@ def build_curriculum(
             f"no graded candidates in mining run {mining_run} for cascade {cascade[:12]}; "
             "run `dissent annotate` first"
         )
-
-    placed, level_counts = assign_levels(graded, cfg.relevance_cutoff)
-    level_counts.unlabelled += unlabelled
-    examples, stage_counts = build_stages(
-        placed, negatives_per_positive=cfg.negatives_per_positive, seed=cfg.seed
-    )
-    examples += graded_list(graded, placed)
-    with engine.connect() as conn:
-        queries = {
-            r.id: (r.external_id, r.text)
-            for r in conn.execute(select(Query.id, Query.external_id, Query.text))
-        }
-        product_keys = (
-            {r.id: r.external_id for r in conn.execute(select(Product.id, Product.external_id))}
-            if cfg.split_by_product
-            else None
-        )
-    split, split_counts = split_examples(
-        examples,
-        {qid: key for qid, (key, _) in queries.items()},
-        validation_fraction=cfg.validation_fraction,
-        seed=cfg.seed,
-        product_keys=product_keys,
-    )
-    train_queries = {e.query_id: queries[e.query_id][1] for e, side in split if side == "train"}
-    typos = choose_typos(train_queries, cfg.typo_rate, cfg.seed)
-
-    rows: list[tuple[Any, ...]] = []
-    per_stage_split: Counter[tuple[int, str]] = Counter()
-    augmented_rows = 0
-
-    def add(example: Example, side: str, text: str, augmented: bool) -> None:
-        rows.append(
-            (
-                run_id,
-                example.level,
-                example.stage,
-                side,
-                example.query_id,
-                text,
-                augmented,
-                example.positive_id,
-                example.negative_id,
-                example.label,
-            )
-        )
-        per_stage_split[example.stage, side] += 1
-
-    parameters = {
-        "fingerprint": fingerprint,
-        "mining_run": mining_run,
-        "cascade_id": cascade,
-        "curriculum": cfg.model_dump(mode="json"),
-    }
-    with recorded_run(engine, "curriculum", parameters, {"curriculum": CURRICULUM_VERSION}) as run:
-        run_id = run["run_id"]
-        for example, side in split:
-            add(example, side, queries[example.query_id][1], False)
-            typo = typos.get(example.query_id) if side == "train" else None
-            if typo is not None:
-                add(example, side, typo.text, True)
-                augmented_rows += 1
-        with engine.begin() as conn:
-            stale = [r.id for r in previous]
-            if stale:  # killed or failed builds of the same inputs: start clean
-                conn.execute(delete(CurriculumExample).where(CurriculumExample.run_id.in_(stale)))
-            bulk_insert(conn, "curriculum_examples", _COLUMNS, rows)
+    plan = _plan(engine, cfg, graded, unlabelled)
+    with recorded_run(
+        engine,
+        Flow.CURRICULUM,
+        {"curriculum": cfg.model_dump(mode="json")},
+        {"curriculum": CURRICULUM_VERSION},
+        fingerprint=fingerprint,
+        mining_run_id=mining_run,
+        cascade_id=cascade,
+    ) as run:
+        rows = _rows(run.id, plan)
+        _write(engine, rows, [r.id for r in previous])
         report = CurriculumReport(
-            run_id=run_id,
+            run_id=run.id,
             mining_run=mining_run,
             cascade_id=cascade,
-            levels=level_counts.as_dict(),
-            stages=stage_counts.as_dict(),
-            splits=split_counts.as_dict(),
-            per_stage_split={
-                STAGES.get(stage, "graded"): {
-                    side: per_stage_split[stage, side] for side in ("train", "validation")
-                }
-                for stage in (1, 2, 3, 0)
-            },
-            augmented={"queries": len(typos), "examples": augmented_rows},
+            levels=plan.levels,
+            stages=plan.stages,
+            splits=plan.splits,
+            per_stage_split=_per_stage_split(rows),
+            augmented={"queries": len(plan.typos), "examples": sum(row[6] for row in rows)},
             grades={str(g): sum(c.grade == g for c in graded) for g in range(3, -1, -1)},
             seconds=time.perf_counter() - started,
         )
-        run["counts"] = {"report": asdict(report)}
+        run.counts = {"report": asdict(report)}
     return report

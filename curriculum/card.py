@@ -63,102 +63,118 @@ def _scalars(data: dict[str, Any] | None) -> list[list[Any]]:
     ]
 
 
-def render_card(manifest: dict[str, Any]) -> str:
-    """The card for an export's ``manifest`` (see :func:`curriculum.export.export_curriculum`)."""
-    build = manifest["build"]
-    rows: dict[str, dict[str, int]] = manifest["rows"]
-    prov = manifest["provenance"]
-    levels = build.get("levels", {})
-    names = list(rows)
-    out = [_front_matter(names)]
-    out.append(
-        "# Dissent curriculum\n\n"
-        "Graded query–product pairs mined from the disagreement of three retrieval channels, "
-        "graded 0–3 by a calibrated model cascade (3 Exact, 2 Substitute, 1 Complement, "
-        "0 Irrelevant), and ordered into a curriculum for training a two-tower retriever. "
-        "Train the stages in order **1 → 2 → 3**; ending on BCE hurts.\n"
+_INTRO = (
+    "# Dissent curriculum\n\n"
+    "Graded query–product pairs mined from the disagreement of three retrieval channels, "
+    "graded 0–3 by a calibrated model cascade (3 Exact, 2 Substitute, 1 Complement, "
+    "0 Irrelevant), and ordered into a curriculum for training a two-tower retriever. "
+    "Train the stages in order **1 → 2 → 3**; ending on BCE hurts.\n"
+)
+_TRAIN = (
+    "## Train\n\n```python\n"
+    "from datasets import load_from_disk\n"
+    "from sentence_transformers import (\n"
+    "    SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments)\n"
+    "from sentence_transformers.training_args import BatchSamplers\n"
+    "from sentence_transformers.sentence_transformer import losses\n"
+    "from curriculum.losses import BiEncoderBCELoss\n\n"
+    "model = SentenceTransformer(...)\n"
+    "for name, loss in [\n"
+    '    ("stage1_bce", BiEncoderBCELoss(model)),\n'
+    '    ("stage2_mnr", losses.MultipleNegativesRankingLoss(model)),\n'
+    '    ("stage3_triplet", losses.TripletLoss(model)),\n'
+    "]:\n"
+    '    data = load_from_disk(f"{EXPORT}/{name}")\n'
+    "    args = SentenceTransformerTrainingArguments(\n"
+    '        output_dir=f"runs/{name}", batch_sampler=BatchSamplers.NO_DUPLICATES)\n'
+    '    SentenceTransformerTrainer(model=model, args=args, train_dataset=data["train"],\n'
+    '                               eval_dataset=data["validation"], loss=loss).train()\n'
+    "```\n"
+)
+_GRADE_NAMES = {"3": "Exact", "2": "Substitute", "1": "Complement", "0": "Irrelevant"}
+
+
+def _datasets(rows: dict[str, dict[str, int]], build: dict[str, Any]) -> list[str]:
+    table = _table(
+        ["dataset", "columns", "train", "validation", "loss"],
+        [
+            [n, _COLUMNS[n], f"{r['train']:,}", f"{r['validation']:,}", _LOSSES[n]]
+            for n, r in rows.items()
+        ],
     )
-    out.append("## Datasets\n")
-    out.append(
-        _table(
-            ["dataset", "columns", "train", "validation", "loss"],
-            [
-                [n, _COLUMNS[n], f"{rows[n]['train']:,}", f"{rows[n]['validation']:,}", _LOSSES[n]]
-                for n in names
-            ],
-        )
-    )
-    aug = build.get("augmented", {})
-    out.append(
+    aug, splits = build.get("augmented", {}), build.get("splits", {})
+    by_product = " and by product" if splits.get("dropped_crossing_products") else ""
+    return [
+        "## Datasets\n",
+        table,
         f"\nTrain queries with a typo-noisy copy: {aug.get('queries', 0):,} "
         f"({aug.get('examples', 0):,} extra rows, flagged `augmented` in `metadata/`). "
-        "Validation is never augmented. Splits are by query"
-        + (" and by product" if build.get("splits", {}).get("dropped_crossing_products") else "")
-        + f": {build.get('splits', {}).get('queries', {})} queries.\n"
+        f"Validation is never augmented. Splits are by query{by_product}: "
+        f"{splits.get('queries', {})} queries.\n",
+    ]
+
+
+def _levels(levels: dict[str, Any], names_of: dict[Any, str]) -> list[str]:
+    table = _table(
+        ["level", "name", "pairs"],
+        [
+            [k, names_of.get(k, names_of.get(int(k), "")), f"{v:,}"]
+            for k, v in levels.get("per_level", {}).items()
+        ],
     )
-    out.append("## Levels\n")
-    names_of = manifest.get("levels", {})
-    per_level = levels.get("per_level", {})
-    out.append(
-        _table(
-            ["level", "name", "pairs"],
-            [
-                [k, names_of.get(k, names_of.get(int(k), "")), f"{v:,}"]
-                for k, v in per_level.items()
-            ],
-        )
-    )
-    out.append(
+    return [
+        "## Levels\n",
+        table,
         f"\nPromoted (mined as negatives, graded relevant, trained as level-2 positives): "
         f"{levels.get('promoted', {})}. Demoted (mined as positives, graded irrelevant, left "
         f"out): {levels.get('demoted', {})}. Not graded (left out): failed "
-        f"{levels.get('failed', 0):,}, unlabelled {levels.get('unlabelled', 0):,}.\n"
-    )
-    grades = build.get("grades", {})
-    if grades:
-        total = sum(grades.values()) or 1
-        grade_names = {"3": "Exact", "2": "Substitute", "1": "Complement", "0": "Irrelevant"}
-        out.append("\n## Label distribution (cascade grades of the mined candidates)\n")
-        out.append(
-            _table(
-                ["grade", "pairs", "share"],
-                [
-                    [f"{g} {grade_names[g]}", f"{n:,}", f"{n / total:.1%}"]
-                    for g, n in grades.items()
-                ],
-            )
-        )
-    stages = build.get("per_stage_split", {})
-    out.append("\n## Examples per stage and split (including augmented rows)\n")
-    out.append(
-        _table(
-            ["stage", "train", "validation", "unpaired items"],
-            [
-                [
-                    name if name != "graded" else "graded (pairs)",
-                    f"{by.get('train', 0):,}",
-                    f"{by.get('validation', 0):,}",
-                    build.get("stages", {}).get("unpaired", {}).get(name, "-"),
-                ]
-                for name, by in stages.items()
-            ],
-        )
-    )
+        f"{levels.get('failed', 0):,}, unlabelled {levels.get('unlabelled', 0):,}.\n",
+    ]
+
+
+def _grades(grades: dict[str, int]) -> list[str]:
+    if not grades:
+        return []
+    total = sum(grades.values()) or 1
+    rows = [[f"{g} {_GRADE_NAMES[g]}", f"{n:,}", f"{n / total:.1%}"] for g, n in grades.items()]
+    return [
+        "\n## Label distribution (cascade grades of the mined candidates)\n",
+        _table(["grade", "pairs", "share"], rows),
+    ]
+
+
+def _stages(build: dict[str, Any]) -> list[str]:
+    unpaired = build.get("stages", {}).get("unpaired", {})
+    rows = [
+        [
+            name if name != "graded" else "graded (pairs)",
+            f"{by.get('train', 0):,}",
+            f"{by.get('validation', 0):,}",
+            unpaired.get(name, "-"),
+        ]
+        for name, by in build.get("per_stage_split", {}).items()
+    ]
+    return [
+        "\n## Examples per stage and split (including augmented rows)\n",
+        _table(["stage", "train", "validation", "unpaired items"], rows),
+    ]
+
+
+def _provenance(prov: dict[str, Any], curriculum_run: int) -> list[str]:
     mining = prov.get("mining", {})
-    out.append("\n## Provenance\n")
-    out.append(
+    sets = {k: v for k, v in (mining.get("candidates") or {}).items() if k in LEVEL_OF_SET}
+    out = [
+        "\n## Provenance\n",
         f"- Mining run {mining.get('run_id')}: channels {mining.get('channels')}, "
         f"{mining.get('queries')} queries over {mining.get('products')} products; "
-        f"candidates per set "
-        f"{ {k: v for k, v in (mining.get('candidates') or {}).items() if k in LEVEL_OF_SET} }."
-    )
+        f"candidates per set {sets}.",
+    ]
     for k, pairs in mining.get("overlap", {}).get("jaccard", {}).items():
-        out.append(
-            f"- Channel overlap@{k} (Jaccard): "
-            + ", ".join(f"{p} {v:.1%}" for p, v in pairs.items())
-        )
+        overlap = ", ".join(f"{p} {v:.1%}" for p, v in pairs.items())
+        out.append(f"- Channel overlap@{k} (Jaccard): {overlap}")
     out.append(
-        f"- Cascade `{prov.get('cascade_id')}`; curriculum build run {manifest['curriculum_run']}."
+        f"- Cascade `{prov.get('cascade_id')}` (annotate run {prov.get('annotate_run')}); "
+        f"curriculum build run {curriculum_run}."
     )
     for tier in prov.get("tiers", []):
         accept = tier["accept"]
@@ -166,40 +182,44 @@ def render_card(manifest: dict[str, Any]) -> str:
             f"- Tier {tier['tier']}: `{tier['model_id']}`, prompt `{tier['prompt_hash'][:12]}`, "
             f"accept threshold {'last tier' if accept is None else f'{accept:.3f}'}"
         )
-    calibration = prov.get("calibration")
-    if calibration:
-        out.append(
-            f"\n### Agreement with human labels (calibration run {calibration['run_id']}, "
-            "held-out test split)\n"
+    return out + _agreement(prov.get("calibration"))
+
+
+def _agreement(calibration: dict[str, Any] | None) -> list[str]:
+    if not calibration:
+        return ["\nNo calibration run is recorded: agreement with humans is unmeasured.\n"]
+    gate = calibration.get("gate") or {}
+    return [
+        f"\n### Agreement with human labels (calibration run {calibration['run_id']}, "
+        "held-out test split)\n",
+        _table(["metric", "value"], _scalars(calibration.get("cascade_test"))),
+        f"\nAgreement gate: {'passed' if gate.get('passed') else 'FAILED'} "
+        f"(QWK {gate.get('qwk')} vs minimum {gate.get('min_qwk')}). "
+        f"Report: {calibration.get('report')}\n",
+    ]
+
+
+def render_card(manifest: dict[str, Any]) -> str:
+    """The card for an export's ``manifest`` (see :func:`curriculum.export.export_curriculum`).
+
+    Sections: front matter (one Hugging Face config per dataset), the datasets, the levels,
+    the label distribution, examples per stage and split, provenance with the agreement
+    figures of the calibration the labels came from, and how to train.
+    """
+    build = manifest["build"]
+    rows: dict[str, dict[str, int]] = manifest["rows"]
+    return (
+        "\n".join(
+            [
+                _front_matter(list(rows)),
+                _INTRO,
+                *_datasets(rows, build),
+                *_levels(build.get("levels", {}), manifest.get("levels", {})),
+                *_grades(build.get("grades", {})),
+                *_stages(build),
+                *_provenance(manifest["provenance"], manifest["curriculum_run"]),
+                _TRAIN,
+            ]
         )
-        out.append(_table(["metric", "value"], _scalars(calibration.get("cascade_test"))))
-        gate = calibration.get("gate") or {}
-        out.append(
-            f"\nAgreement gate: {'passed' if gate.get('passed') else 'FAILED'} "
-            f"(QWK {gate.get('qwk')} vs minimum {gate.get('min_qwk')}). "
-            f"Report: {calibration.get('report')}\n"
-        )
-    else:
-        out.append("\nNo calibration run is recorded: agreement with humans is unmeasured.\n")
-    out.append(
-        "## Train\n\n```python\n"
-        "from datasets import load_from_disk\n"
-        "from sentence_transformers import (\n"
-        "    SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments)\n"
-        "from sentence_transformers.training_args import BatchSamplers\n"
-        "from sentence_transformers.sentence_transformer import losses\n"
-        "from curriculum.losses import BiEncoderBCELoss\n\n"
-        "model = SentenceTransformer(...)\n"
-        "for name, loss in [\n"
-        '    ("stage1_bce", BiEncoderBCELoss(model)),\n'
-        '    ("stage2_mnr", losses.MultipleNegativesRankingLoss(model)),\n'
-        '    ("stage3_triplet", losses.TripletLoss(model)),\n'
-        "]:\n"
-        '    data = load_from_disk(f"{EXPORT}/{name}")\n'
-        "    args = SentenceTransformerTrainingArguments(\n"
-        '        output_dir=f"runs/{name}", batch_sampler=BatchSamplers.NO_DUPLICATES)\n'
-        '    SentenceTransformerTrainer(model=model, args=args, train_dataset=data["train"],\n'
-        '                               eval_dataset=data["validation"], loss=loss).train()\n'
-        "```\n"
+        + "\n"
     )
-    return "\n".join(out) + "\n"

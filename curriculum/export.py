@@ -34,6 +34,8 @@ import os
 import shutil
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,14 +43,13 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from core.errors import DissentError
 from curriculum.card import render_card
+from curriculum.config import ExportSettings
 from curriculum.levels import LEVELS
 from curriculum.stages import GRADED_LIST, STAGES
-from miners.base import product_text
-from miners.corpus import load_products
-from store.config import PipelineConfig
-from store.errors import DissentError
-from store.ledger import latest_run
+from store.catalog import load_products, product_text
+from store.ledger import Flow, lineage, recorded_run, resolve_run
 from store.schema import Calibration, CurriculumExample, Run
 
 __all__ = ["ExportReport", "export_curriculum", "push_to_hub"]
@@ -80,56 +81,24 @@ class ExportReport:
         return out
 
 
-def _curriculum_run(engine: Engine, run_id: int | None) -> Run:
-    with Session(engine, expire_on_commit=False) as session:
-        if run_id is not None:
-            run = session.get(Run, run_id)
-            if run is None or run.flow != "curriculum":
-                raise DissentError(f"run {run_id} is not a curriculum run; see `dissent status`")
-        else:
-            run = latest_run(engine, "curriculum")
-            if run is None:
-                raise DissentError(
-                    "no curriculum in the store; run `dissent curriculum build` first"
-                )
-        if run.status != "succeeded":
-            raise DissentError(f"curriculum run {run.id} is {run.status}; build it again")
-        return run
-
-
 def _provenance(engine: Engine, curriculum: Run) -> dict[str, Any]:
-    """The mining run, the latest calibration and the tiers' versions, for the card."""
-    with Session(engine, expire_on_commit=False) as session:
-        mining = session.get(Run, curriculum.parameters["mining_run"])
-        cascade = curriculum.parameters["cascade_id"]
-        linked = next(
-            (
-                r.counts.get("calibration_run")
-                for r in session.scalars(
-                    select(Run)
-                    .where(Run.flow == "annotate", Run.status == "succeeded")
-                    .order_by(Run.id.desc())
-                )
-                if r.counts.get("cascade_id") == cascade and r.counts.get("calibration_run")
-            ),
-            None,
-        )
-        calibrate = session.get(Run, linked) if linked is not None else None
-        tiers = (
-            list(
+    """The mining run, the annotation's calibration and the tiers' versions, for the card."""
+    found = lineage(engine, curriculum)
+    mining, calibrate = found.mining, found.calibration
+    tiers: list[Calibration] = []
+    if calibrate is not None:
+        with Session(engine, expire_on_commit=False) as session:
+            tiers = list(
                 session.scalars(
                     select(Calibration)
                     .where(Calibration.run_id == calibrate.id)
                     .order_by(Calibration.tier)
                 )
             )
-            if calibrate is not None
-            else []
-        )
     mining_report = (mining.counts or {}).get("report", {}) if mining is not None else {}
     return {
         "mining": {
-            "run_id": curriculum.parameters["mining_run"],
+            "run_id": curriculum.mining_run_id,
             "channels": (mining.parameters or {}).get("mining", {}).get("channels")
             if mining is not None
             else None,
@@ -138,7 +107,8 @@ def _provenance(engine: Engine, curriculum: Run) -> dict[str, Any]:
             "candidates": mining_report.get("counts", {}),
             "overlap": mining_report.get("overlap", {}),
         },
-        "cascade_id": curriculum.parameters["cascade_id"],
+        "cascade_id": curriculum.cascade_id,
+        "annotate_run": found.annotation.id if found.annotation is not None else None,
         "calibration": None
         if calibrate is None
         else {
@@ -267,61 +237,20 @@ def _write(
     return counts
 
 
-def export_curriculum(
-    engine: Engine,
-    config: PipelineConfig,
-    *,
-    curriculum_run: int | None = None,
-    output_dir: Path | None = None,
-    hub_repo: str | None = None,
-) -> ExportReport:
-    """Export a curriculum run (default: the latest) as datasets, Parquet and a dataset card.
+@contextmanager
+def _replacing(target: Path) -> Iterator[Path]:
+    """A staging folder beside ``target`` that replaces it when the block succeeds.
 
-    Args:
-        engine: the store.
-        config: the pipeline config (``export.output_dir``, ``curriculum.use_description``).
-        curriculum_run: the run to export.
-        output_dir: where to write (default ``export.output_dir`` or ``workdir/export``);
-            an existing export there is replaced only once the new one is complete.
-        hub_repo: also push every dataset to this Hugging Face dataset repository.
-
-    Raises:
-        DissentError: no curriculum to export, or the push failed (the local export stays).
+    On any error the staging folder is removed and ``target`` (a previous export) is left as
+    it was; folders left by killed exports are removed first.
     """
-    started = time.perf_counter()
-    run = _curriculum_run(engine, curriculum_run)
-    target = Path(output_dir or config.export.output_dir or config.workdir / "export").resolve()
-    texts = {
-        p.id: product_text(p, description=config.curriculum.use_description)
-        for p in load_products(engine)
-    }
-    rows = _rows(engine, run.id, texts)
-    provenance = _provenance(engine, run)
-    build = run.counts["report"]
-
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f".{target.name}.partial-*"):  # killed earlier exports
         shutil.rmtree(stale, ignore_errors=True)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     staging.mkdir()
-    report = ExportReport(curriculum_run=run.id, output_dir=str(target))
     try:
-        for name in (*STAGES.values(), "graded"):
-            report.rows[name] = _write(staging, name, rows.get(name, {}))
-        report.paths = {
-            "card": str(target / "README.md"),
-            "manifest": str(target / "manifest.json"),
-            **{name: str(target / name) for name in report.rows},
-        }
-        manifest = {
-            "curriculum_run": run.id,
-            "build": build,
-            "rows": report.rows,
-            "provenance": provenance,
-            "levels": LEVELS,
-        }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-        (staging / "README.md").write_text(render_card(manifest))
+        yield staging
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         if target.exists():
             target.rename(old)
@@ -335,10 +264,72 @@ def export_curriculum(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    report.seconds = time.perf_counter() - started
-    if hub_repo:
-        push_to_hub(target, hub_repo)
-        report.pushed_to = hub_repo
+
+
+def _write_export(
+    engine: Engine, config: ExportSettings, run: Run, staging: Path, report: ExportReport
+) -> None:
+    """Every dataset, the manifest and the card, into ``staging``."""
+    texts = {
+        p.id: product_text(p, description=config.curriculum.use_description)
+        for p in load_products(engine)
+    }
+    rows = _rows(engine, run.id, texts)
+    for name in (*STAGES.values(), "graded"):
+        report.rows[name] = _write(staging, name, rows.get(name, {}))
+    target = Path(report.output_dir)
+    report.paths = {
+        "card": str(target / "README.md"),
+        "manifest": str(target / "manifest.json"),
+        **{name: str(target / name) for name in report.rows},
+    }
+    manifest = {
+        "curriculum_run": run.id,
+        "build": run.counts["report"],
+        "rows": report.rows,
+        "provenance": _provenance(engine, run),
+        "levels": LEVELS,
+    }
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    (staging / "README.md").write_text(render_card(manifest))
+
+
+def export_curriculum(
+    engine: Engine,
+    config: ExportSettings,
+    *,
+    curriculum_run: int | None = None,
+    output_dir: Path | None = None,
+    hub_repo: str | None = None,
+) -> ExportReport:
+    """Export a curriculum run (default: the latest) as datasets, Parquet and a dataset card.
+
+    Records an ``export`` run that names the curriculum run it exported.
+
+    Args:
+        engine: the store.
+        config: the pipeline config (``export.output_dir``, ``curriculum.use_description``).
+        curriculum_run: the run to export.
+        output_dir: where to write (default ``export.output_dir`` or ``workdir/export``);
+            an existing export there is replaced only once the new one is complete.
+        hub_repo: also push every dataset to this Hugging Face dataset repository.
+
+    Raises:
+        DissentError: no curriculum to export, or the push failed (the local export stays).
+    """
+    started = time.perf_counter()
+    run = resolve_run(engine, Flow.CURRICULUM, curriculum_run)
+    target = Path(output_dir or config.export.output_dir or config.workdir / "export").resolve()
+    report = ExportReport(curriculum_run=run.id, output_dir=str(target))
+    params = {"output_dir": str(target), "push_to_hub": hub_repo}
+    with recorded_run(engine, Flow.EXPORT, params, curriculum_run_id=run.id) as record:
+        with _replacing(target) as staging:
+            _write_export(engine, config, run, staging, report)
+        report.seconds = time.perf_counter() - started
+        if hub_repo:
+            push_to_hub(target, hub_repo)
+            report.pushed_to = hub_repo
+        record.counts = {"rows": report.rows, "output_dir": report.output_dir}
     counts = Counter({f"{n}/{s}": c for n, by in report.rows.items() for s, c in by.items()})
     log.info("exported %s in %.1f s: %s", target, report.seconds, dict(counts))
     return report

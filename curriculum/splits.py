@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from core.hashing import seeded_unit
 from curriculum.stages import Example
-from store.hashing import seeded_unit
 
 __all__ = ["SPLIT_NAMES", "SplitCounts", "hash_split", "split_examples"]
 

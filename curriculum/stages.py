@@ -27,8 +27,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from core.hashing import seeded_int
 from curriculum.levels import GradedCandidate, Leveled
-from store.hashing import seeded_int
 
 __all__ = [
     "GRADED_LIST",

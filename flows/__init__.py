@@ -1,7 +1,7 @@
-"""Prefect flows over the library, and the ``dissent`` command line."""
+"""Prefect flows over the library, and the ``dissent`` command line.
 
-import os
-
-# Prefect's local API would try to send usage telemetry; this machine (and many) cannot.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+Flows (one module each): :mod:`flows.ingestion`, :mod:`flows.mine`, :mod:`flows.calibrate`,
+:mod:`flows.annotate`, :mod:`flows.datasets` (build_curriculum, export) and
+:mod:`flows.pipeline`; the CLI is :mod:`flows.cli`; the pipeline configuration,
+:mod:`flows.config`. Importing this package has no side effects.
+"""

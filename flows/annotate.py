@@ -24,12 +24,12 @@ from typing import Any
 from prefect import flow, task, unmapped
 from prefect.client.orchestration import get_client
 
-from annotator.service import annotate as annotate_pairs
-from annotator.service import annotation_batches, resolve_mining_run
-from flows.common import flow_config, flow_record, model_retries, publish, store_of, task_runner
+from annotator.service import annotate_queries, annotation_batches
+from flows.common import flow_config, in_flow, model_retries, publish, store_of, task_runner
+from flows.config import PipelineConfig
 from flows.tiers import cached_cascade, limit_name
-from store.config import PipelineConfig
-from store.ledger import recorded_run
+from prompts import load_prompt
+from store.ledger import Flow, RunRecord, recorded_run, resolve_run
 
 __all__ = ["annotate", "annotate_with_runner", "ensure_tier_limits"]
 
@@ -54,14 +54,10 @@ def annotate_batch(
     sets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     engine = store_of(config)
-    report = annotate_pairs(
-        engine,
-        config,
-        mining_run=mining_run,
-        sets=sets,
-        query_ids=query_ids,
-        tiers=cached_cascade(engine, config),
-        run_id=run_id,
+    tiers = cached_cascade(engine, config)
+    run = RunRecord(run_id)
+    report = annotate_queries(
+        engine, config, tiers, mining_run, run, sets=sets, query_ids=query_ids
     )
     return asdict(report)
 
@@ -71,6 +67,26 @@ def _sum(reports: Sequence[dict[str, Any]], key: str) -> dict[str, int]:
     for report in reports:
         total.update(report[key])
     return dict(total)
+
+
+def _summary(mining_run: int, reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The batches' reports added up; the cascade is the newest one a batch used."""
+    cascades = sorted({r["cascade_id"] for r in reports})
+    if len(cascades) > 1:  # recalibrated while this flow ran: say so, label all
+        log.warning("the cascade was recalibrated during this flow: %s", cascades)
+    return {
+        "mining_run": mining_run,
+        "cascade_id": cascades[-1] if cascades else None,
+        "cascade_ids": cascades,
+        "calibration_run": reports[-1]["calibration_run"] if reports else None,
+        "batches": len(reports),
+        "pairs": sum(r["pairs"] for r in reports),
+        "already_labelled": sum(r["already_labelled"] for r in reports),
+        "decided_by": _sum(reports, "decided_by"),
+        "model_calls": _sum(reports, "model_calls"),
+        "cache_hits": _sum(reports, "cache_hits"),
+        "failed": sum(r["failed"] for r in reports),
+    }
 
 
 @flow(name="annotate")
@@ -83,7 +99,7 @@ def annotate(
     """Grade the candidates of ``mining_run`` (default: the latest) in parallel batches."""
     cfg = flow_config(config)
     engine = store_of(cfg)
-    run = resolve_mining_run(engine, mining_run)
+    run = resolve_run(engine, Flow.MINE, mining_run).id
     batches = annotation_batches(
         engine,
         run,
@@ -96,40 +112,24 @@ def annotate(
         batches = batches[start:] + batches[:start]
     ensure_tier_limits(cfg)
     params = {"mining_run": run, "sets": sets, "max_queries": max_queries, "batches": len(batches)}
-    with flow_record(engine, "annotate", params, cfg) as record:
-        # The ledger row of the annotation itself (the curriculum finds its cascade here).
-        with recorded_run(engine, "annotate", params) as annotation:
-            futures = annotate_batch.with_options(**model_retries(cfg)).map(
-                unmapped(cfg),
-                unmapped(run),
-                batches,
-                unmapped(annotation["run_id"]),
-                unmapped(sets),
-            )
-            reports = [f.result() for f in futures]
-            cascades = sorted({r["cascade_id"] for r in reports})
-            if len(cascades) > 1:  # recalibrated while this flow ran: say so, label all
-                log.warning("the cascade was recalibrated during this flow: %s", cascades)
-            cascade = cascades[-1] if cascades else None
-            summary = {
-                "mining_run": run,
-                "cascade_id": cascade,
-                "cascade_ids": cascades,
-                "calibration_run": reports[-1]["calibration_run"] if reports else None,
-                "batches": len(reports),
-                "pairs": sum(r["pairs"] for r in reports),
-                "already_labelled": sum(r["already_labelled"] for r in reports),
-                "decided_by": _sum(reports, "decided_by"),
-                "model_calls": _sum(reports, "model_calls"),
-                "cache_hits": _sum(reports, "cache_hits"),
-                "failed": sum(r["failed"] for r in reports),
-            }
-            annotation["counts"] = summary
-        record["counts"] = {**summary, "annotate_run": annotation["run_id"]}
+    with (
+        in_flow(cfg),
+        recorded_run(
+            engine, Flow.ANNOTATE, params, {"prompt": load_prompt().version}, mining_run_id=run
+        ) as annotation,
+    ):
+        futures = annotate_batch.with_options(**model_retries(cfg)).map(
+            unmapped(cfg), unmapped(run), batches, unmapped(annotation.id), unmapped(sets)
+        )
+        reports = [f.result() for f in futures]
+        summary = _summary(run, reports)
+        annotation.counts = summary
+        annotation.cascade_id = summary["cascade_id"]
+        annotation.calibration_run_id = summary["calibration_run"]
     publish(
         "annotate-report",
         f"# Annotation of mining run {run}\n\n"
-        f"Cascade `{cascade}`: {summary['pairs']:,} pairs in {summary['batches']} batches, "
+        f"Cascade `{summary['cascade_id']}`: {summary['pairs']:,} pairs in {summary['batches']} batches, "
         f"{summary['already_labelled']:,} already labelled, {summary['failed']:,} failed at "
         "every tier.\n\n| tier | decided | model calls | cache hits |\n|---|---:|---:|---:|\n"
         + "\n".join(

@@ -7,6 +7,7 @@ the flow after the report is written.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ from prefect import flow, task
 from annotator.backends.registry import tier1_model_dir
 from annotator.service import calibrate as calibrate_tiers
 from annotator.service import train_tier1
-from flows.common import flow_config, flow_record, model_retries, publish, store_of
-from store.config import PipelineConfig
+from flows.common import flow_config, in_flow, model_retries, publish, store_of
+from flows.config import PipelineConfig
 
 __all__ = ["calibrate", "tier1_missing"]
 
@@ -40,9 +41,9 @@ def train_task(config: PipelineConfig) -> str:
 def calibrate_task(config: PipelineConfig) -> dict[str, Any]:
     outcome, paths = calibrate_tiers(store_of(config), config)
     return {
-        "cascade": outcome.cascade,
-        "gate": outcome.gate,
-        "tiers": [{"name": t["name"], "test": t["test"]} for t in outcome.tiers],
+        "cascade": asdict(outcome.cascade),
+        "gate": asdict(outcome.gate),
+        "tiers": [{"name": t.name, "test": asdict(t.calibrated)} for t in outcome.tiers],
         "paths": {k: str(v) for k, v in paths.items()},
     }
 
@@ -51,12 +52,11 @@ def calibrate_task(config: PipelineConfig) -> dict[str, Any]:
 def calibrate(config: str | PipelineConfig | None = None) -> dict[str, Any]:
     """Calibrate the cascade (training tier 1 first if needed); returns the report's figures."""
     cfg = flow_config(config)
-    with flow_record(store_of(cfg), "calibrate", {}, cfg) as record:
+    with in_flow(cfg):
         if tier1_missing(cfg):
             train_task.with_options(**model_retries(cfg))(cfg)
         result = calibrate_task.with_options(**model_retries(cfg))(cfg)
-        test = result["cascade"]["test"]
-        record["counts"] = {"cascade_test": test, "report": result["paths"].get("html")}
+    test = result["cascade"]["test"]
     exact = "n/a" if test.get("exact") is None else f"{test['exact']:.1%}"
     publish(
         "calibration-report",

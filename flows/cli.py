@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from store.config import PipelineConfig, dump_config, load_config
-from store.errors import DissentError
+from core.errors import DissentError
+from flows.config import PipelineConfig, dump_config, load_config
 
 __all__ = ["app", "main"]
 
@@ -84,10 +84,10 @@ def _config(path: Path | None) -> PipelineConfig:
 
 
 def _ingest(kind: str, file: Path | None, mapping_path: Path, config: Path | None) -> None:
-    from store import ingest
+    import ingest
+    from core.progress import progress_display
+    from ingest.mapping import load_mapping
     from store.db import open_store
-    from store.mapping import load_mapping
-    from store.progress import progress_display
 
     cfg = _config(config)
     mapping = load_mapping(mapping_path)
@@ -178,9 +178,9 @@ def mine_command(
     ] = None,
 ) -> None:
     """Retrieve with every channel, store ranks, and sort the disagreement into sets."""
+    from core.progress import progress_display
     from miners.mine import mine
     from store.db import open_store
-    from store.progress import progress_display
 
     cfg = _config(config)
     engine = open_store(cfg.store_url)
@@ -211,8 +211,8 @@ def annotate_command(
     if ctx.invoked_subcommand is not None:
         return
     from annotator.service import annotate
+    from core.progress import progress_display
     from store.db import open_store
-    from store.progress import progress_display
 
     cfg = _config(config)
     engine = open_store(cfg.store_url)
@@ -250,12 +250,12 @@ def calibrate_command(
 
     cfg = _config(config)
     outcome, paths = calibrate(open_store(cfg.store_url), cfg, report_dir)
-    test = outcome.cascade["test"]
-    exact = "n/a" if test["exact"] is None else f"{test['exact']:.1%}"
-    qwk = "undefined" if test["qwk"] is None else f"{test['qwk']:.3f}"
+    test = outcome.cascade.test
+    exact = "n/a" if test.exact is None else f"{test.exact:.1%}"
+    qwk = "undefined" if test.qwk is None else f"{test.qwk:.3f}"
     out.print(
         f"cascade on the test split: exact agreement {exact}, QWK {qwk}, "
-        f"compute {outcome.cascade['cost_share_of_top_tier']:.1%} of the top tier",
+        f"compute {outcome.cascade.cost_share_of_top_tier:.1%} of the top tier",
         markup=False,
     )
     for kind, path in paths.items():
@@ -330,8 +330,10 @@ def run_command(
     ] = None,
 ) -> None:
     """Run the whole pipeline as Prefect flows (local API, no server to set up)."""
+    from flows.common import quiet_local_api
     from flows.pipeline import outputs_lines, pipeline
 
+    quiet_local_api()
     cfg = _config(config)
     result = pipeline(cfg, str(mapping) if mapping else None, None, query_limit)
     for line in outputs_lines(result):

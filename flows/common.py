@@ -1,8 +1,10 @@
 """What every flow shares: its config, its ``runs`` row, retries, the task runner, artifacts.
 
-Flows are thin: each loads the config, records itself in the ``runs`` ledger (flow
-``flow:<name>`` with its parameters and the code, prompt and model versions), calls the library
-in tasks, and publishes a markdown artifact. All decisions live in the library.
+Flows are thin: each loads the config, calls the library in tasks, and publishes a markdown
+artifact. The library records every unit of work in the ``runs`` ledger; a flow writes no row
+of its own, but runs its body inside :func:`in_flow`, so that those rows carry the Prefect
+flow-run id and the versions of Prefect and of the configured models. All decisions live in
+the library.
 
 Caching: the library's own keys are the cache, and they are safe where a Prefect input cache
 is not: mining is keyed by a fingerprint of config, catalog and queries; every model call by
@@ -15,7 +17,7 @@ planning steps.
 from __future__ import annotations
 
 import importlib.metadata
-import platform
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,21 +29,32 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 from sqlalchemy import Engine
 
-from prompts import load_prompt
-from store.config import PipelineConfig, load_config
+from core.errors import DissentError
+from flows.config import PipelineConfig, load_config
 from store.db import open_store
-from store.errors import DissentError
-from store.ledger import recorded_run
+from store.ledger import tagged
 
 __all__ = [
     "flow_config",
-    "flow_record",
+    "in_flow",
     "model_retries",
     "publish",
+    "quiet_local_api",
     "store_of",
     "task_runner",
     "versions",
 ]
+
+
+def quiet_local_api() -> None:
+    """Turn off usage telemetry, unless the user chose otherwise, before a flow first runs.
+
+    Without a configured server, Prefect starts a temporary local one that would try to send
+    usage telemetry (and log an error on machines that cannot reach it). Entry points (the
+    CLI, ``python -m flows.pipeline``, ``make demo``) call this before starting a flow.
+    """
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def flow_config(config: str | PipelineConfig | None) -> PipelineConfig:
@@ -65,19 +78,13 @@ def store_of(config: PipelineConfig) -> Engine:
 
 
 def versions(config: PipelineConfig) -> dict[str, Any]:
-    """Code, prompt and model versions, for the ``runs`` row of a flow."""
-
-    def dist(name: str) -> str | None:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
-
+    """Prefect's version and the configured tiers, for the ``runs`` rows made in a flow."""
+    try:
+        prefect = importlib.metadata.version("prefect")
+    except importlib.metadata.PackageNotFoundError:
+        prefect = None
     return {
-        "dissent": dist("dissent"),
-        "prefect": dist("prefect"),
-        "python": platform.python_version(),
-        "prompt": load_prompt().version,
+        "prefect": prefect,
         "tiers": [
             {"name": t.name, "backend": t.backend, "model": t.model, "base_url": t.base_url}
             for t in config.annotation.tiers
@@ -86,13 +93,10 @@ def versions(config: PipelineConfig) -> dict[str, Any]:
 
 
 @contextmanager
-def flow_record(
-    engine: Engine, name: str, parameters: dict[str, Any], config: PipelineConfig
-) -> Iterator[dict[str, Any]]:
-    """The flow's own ``runs`` row (``flow:<name>``), with the Prefect flow-run id."""
-    params = {**parameters, "prefect_flow_run": str(flow_run.get_id() or "")}
-    with recorded_run(engine, f"flow:{name}", params, versions(config)) as record:
-        yield record
+def in_flow(config: PipelineConfig) -> Iterator[None]:
+    """Stamp every run the library records inside with this flow run's id and versions."""
+    with tagged({"prefect_flow_run": str(flow_run.get_id() or "")}, versions(config)):
+        yield
 
 
 def _retryable(task: Any, task_run: Any, state: Any) -> bool:
@@ -109,7 +113,7 @@ def _retryable(task: Any, task_run: Any, state: Any) -> bool:
 
 def model_retries(config: PipelineConfig) -> dict[str, Any]:
     """Task options for model and network steps: bounded retries with exponential back-off,
-    except for user errors (:class:`store.errors.DissentError`)."""
+    except for user errors (:class:`core.errors.DissentError`)."""
     return {
         "retry_condition_fn": _retryable,
         "retries": config.flows.retries,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from flows.common import quiet_local_api
 from flows.pipeline import outputs_lines, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +21,7 @@ SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
 
 
 def main() -> None:
+    quiet_local_api()
     result = pipeline(str(SAMPLE_CONFIG), str(SAMPLE_MAPPING))
     for line in outputs_lines(result):
         print(line)

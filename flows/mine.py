@@ -13,9 +13,9 @@ from typing import Any
 
 from prefect import flow, task
 
-from flows.common import flow_config, flow_record, model_retries, publish, store_of
+from flows.common import flow_config, in_flow, model_retries, publish, store_of
+from flows.config import PipelineConfig
 from miners.mine import mine as mine_candidates
-from store.config import PipelineConfig
 
 __all__ = ["mine"]
 
@@ -34,9 +34,8 @@ def mine(
 ) -> dict[str, Any]:
     """Mine candidates with the configured channels; returns the mining report."""
     cfg = flow_config(config)
-    with flow_record(store_of(cfg), "mine", {"query_limit": query_limit}, cfg) as record:
+    with in_flow(cfg):
         report = mine_task.with_options(**model_retries(cfg))(cfg, query_limit)
-        record["counts"] = {"mining_run": report["run_id"], "candidates": report["counts"]}
     publish(
         "mine-report",
         f"# Mining run {report['run_id']}\n\n```\n" + "\n".join(report["lines"]) + "\n```\n",

@@ -20,11 +20,12 @@ from prefect import flow
 
 from flows.annotate import annotate_with_runner
 from flows.calibrate import calibrate
-from flows.common import flow_config, flow_record, publish, store_of
-from flows.curriculum import build_curriculum, export
-from flows.ingest import ingest
+from flows.common import flow_config, in_flow, publish, quiet_local_api, store_of
+from flows.config import PipelineConfig
+from flows.datasets import build_curriculum, export
+from flows.ingestion import ingest
 from flows.mine import mine
-from store.config import PipelineConfig
+from store.ledger import Flow, recorded_run
 
 __all__ = ["outputs_lines", "pipeline"]
 
@@ -44,7 +45,7 @@ def pipeline(
     cfg = flow_config(config)
     engine = store_of(cfg)
     params = {"mapping": mapping, "file": file, "query_limit": query_limit}
-    with flow_record(engine, "pipeline", params, cfg) as record:
+    with in_flow(cfg), recorded_run(engine, Flow.PIPELINE, params) as record:
         if mapping:
             ingest(mapping, file, cfg)
         mined = mine(cfg, query_limit)
@@ -69,7 +70,10 @@ def pipeline(
             "dataset_card": exported["paths"].get("card"),
             "seconds": round(time.perf_counter() - started, 1),
         }
-        record["counts"] = result
+        record.counts = result
+        record.mining_run_id = mined["run_id"]
+        record.cascade_id = annotated["cascade_id"]
+        record.curriculum_run_id = built["run_id"]
     publish(
         "pipeline-report",
         "# Pipeline\n\n" + "\n".join(f"- {line}" for line in outputs_lines(result)),
@@ -110,6 +114,7 @@ def main(
     mapping: Annotated[str | None, typer.Option(help="dataset mapping to ingest first")] = None,
 ) -> None:
     """Run the whole pipeline through Prefect's local API and print where each output is."""
+    quiet_local_api()
     result = pipeline(config, mapping)
     for line in outputs_lines(result):
         print(line)

@@ -25,12 +25,12 @@ from dataclasses import replace
 from sqlalchemy import Engine
 
 from annotator.backends.base import Answer, Backend, Pair
-from annotator.cascade import Tier
-from annotator.evaluate import TierSpec
+from annotator.cascade import Tier, TierSpec
+from annotator.config import TierConfig
 from annotator.service import load_cascade, open_tiers
+from core.hashing import content_hash
+from flows.config import PipelineConfig
 from prompts import Prompt
-from store.config import PipelineConfig, TierConfig
-from store.hashing import content_hash
 
 __all__ = ["GuardedBackend", "cached_cascade", "limit_name", "release_cascades"]
 
@@ -100,6 +100,8 @@ def cached_cascade(engine: Engine, config: PipelineConfig) -> list[Tier]:
             except BaseException:
                 stack.close()
                 raise
+            if not _CACHE:  # servers this process started must not outlive it
+                atexit.register(release_cascades)
             _CACHE[key] = (stack, guarded)
         specs = _CACHE[key][1]
     return load_cascade(engine, specs)
@@ -111,6 +113,3 @@ def release_cascades() -> None:
         for stack, _ in _CACHE.values():
             stack.close()
         _CACHE.clear()
-
-
-atexit.register(release_cascades)

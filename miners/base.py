@@ -7,44 +7,29 @@ scores, best first. ``save``/``load`` persist an index to a folder of plain file
 catalog is indexed once.
 
 Example:
+    >>> from miners.config import MiningConfig
+    >>> from miners.registry import build_channel
+    >>> from store.catalog import ProductDoc
     >>> channel = build_channel("bm25", MiningConfig())
-    >>> channel.index(products)
-    >>> result = channel.search(["cordless drill"], k=10)
-    >>> result.ids[0][:3], result.scores[0][:3]
+    >>> titles = ["DEWALT cordless drill", "garden hose", "paint roller", "drill bit set"]
+    >>> channel.index([ProductDoc(i, t) for i, t in enumerate(titles, start=1)])
+    >>> result = channel.search(["cordless drill", "hose"], k=3)
+    >>> result.ids.tolist()  # -1 pads a row with fewer than k matches
+    [[1, -1, -1], [2, -1, -1]]
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Channel", "ProductDoc", "SearchResult", "product_text"]
+from store.catalog import ProductDoc
 
-
-@dataclass(frozen=True, slots=True)
-class ProductDoc:
-    """What a channel sees of a product."""
-
-    id: int
-    title: str
-    external_id: str = ""
-    description: str | None = None
-    brand: str | None = None
-    product_type: str | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
-    content_hash: str = ""
-
-
-def product_text(doc: ProductDoc, *, description: bool = True) -> str:
-    """Title (and description) as one string: the text BM25 and the dense model read."""
-    if description and doc.description:
-        return f"{doc.title}. {doc.description}"
-    return doc.title
+__all__ = ["Channel", "SearchResult"]
 
 
 class SearchResult(NamedTuple):

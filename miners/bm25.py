@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from miners.base import ProductDoc, SearchResult, product_text
+from core.errors import StoreError
+from miners.base import SearchResult
+from miners.config import Bm25Config
 from miners.tokenize import tokenize
-from store.config import Bm25Config
-from store.errors import StoreError
+from store.catalog import ProductDoc, product_text
 
 __all__ = ["Bm25Channel"]
 

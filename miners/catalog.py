@@ -7,10 +7,10 @@ match, and only then by text relevance.
 Indexing (:meth:`CatalogChannel.index`): :func:`miners.lexicon.build_lexicon` gives every
 product four fields of normalised terms — brand, product type, attribute values and title —
 taken from structured fields where the catalog has them and derived from titles where it has
-only titles. They are written to a full-text table that the channel creates (replacing any
-previous one): on SQLite the FTS5 table ``catalog_search_fts`` (one column per field, rowid =
-product id); on PostgreSQL the table ``catalog_search`` with a generated ``tsvector`` whose
-fields carry the weight labels product type A, brand B, attributes C, title D, and a GIN index.
+only titles. They replace the contents of the full-text table that migration 0002 creates:
+on SQLite the FTS5 table ``catalog_search_fts`` (one column per field, rowid = product id); on
+PostgreSQL the table ``catalog_search`` with a generated ``tsvector`` whose fields carry the
+weight labels product type A, brand B, attributes C, title D, and a GIN index.
 
 Querying: the query is normalised like the products (:func:`miners.lexicon.terms`; it can
 only yield ``[a-z0-9]`` tokens, so quotes, hyphens, colons or asterisks in a query cannot
@@ -45,9 +45,16 @@ is the number of fields matched. The two databases order fields alike; their tex
 differ in detail (bm25 against ts_rank).
 
 Example:
-    >>> channel = CatalogChannel(CatalogChannelConfig(), open_store("sqlite:///dissent.db"))
-    >>> channel.index(products)
-    >>> channel.search(["dewalt cordless drill"], k=10).row(0)[:2]
+    >>> from store.db import open_store
+    >>> drills = [
+    ...     ProductDoc(1, "DEWALT 20V Cordless Drill", brand="DEWALT", product_type="Drill"),
+    ...     ProductDoc(2, "Makita 18V Cordless Drill", brand="Makita", product_type="Drill"),
+    ...     ProductDoc(3, "DEWALT Drill Bit Set", brand="DEWALT", product_type="Drill Bit Set"),
+    ... ]
+    >>> channel = CatalogChannel(CatalogChannelConfig(), open_store("sqlite://"))
+    >>> channel.index(drills)
+    >>> [pid for pid, _ in channel.search(["dewalt drill"], k=3).row(0)]  # 1: brand and type
+    [1, 3, 2]
 """
 
 from __future__ import annotations
@@ -62,12 +69,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
-from miners.base import ProductDoc, SearchResult
+from core.errors import StoreError
+from miners.base import SearchResult
+from miners.config import CatalogChannelConfig
 from miners.lexicon import FIELDS, Lexicon, ProductTerms, build_lexicon
-from store.config import CatalogChannelConfig
-from store.errors import StoreError
+from store.catalog import ProductDoc
 
 __all__ = ["FTS_TABLE", "TSVECTOR_TABLE", "CatalogChannel", "QueryPlan", "plan_query"]
 
@@ -121,11 +129,7 @@ class _Sqlite:
 
     def create(self, rows: list[tuple[Any, ...]]) -> None:
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
-            conn.exec_driver_sql(
-                f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5({', '.join(_COLUMNS)}, "
-                "tokenize = 'unicode61 remove_diacritics 0')"
-            )
+            conn.exec_driver_sql(f"DELETE FROM {FTS_TABLE}")
             if rows:
                 columns = ", ".join(_COLUMNS)
                 conn.exec_driver_sql(
@@ -133,13 +137,8 @@ class _Sqlite:
                 )
             conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')")
 
-    def count(self) -> int | None:
+    def count(self) -> int:
         with self.engine.connect() as conn:
-            found = conn.execute(
-                text("SELECT 1 FROM sqlite_master WHERE name = :t"), {"t": FTS_TABLE}
-            ).first()
-            if found is None:
-                return None
             return int(conn.exec_driver_sql(f"SELECT count(*) FROM {FTS_TABLE}").scalar_one())
 
     @staticmethod
@@ -178,29 +177,16 @@ class _Postgres:
         self.engine = engine
 
     def create(self, rows: list[tuple[Any, ...]]) -> None:
-        vector = " || ".join(
-            f"setweight(to_tsvector('simple'::regconfig, {c}), '{_PG_WEIGHT[c]}')" for c in _COLUMNS
-        )
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TSVECTOR_TABLE}")
-            conn.exec_driver_sql(
-                f"CREATE TABLE {TSVECTOR_TABLE} (id bigint PRIMARY KEY, "
-                + ", ".join(f"{c} text NOT NULL" for c in _COLUMNS)
-                + f", doc tsvector GENERATED ALWAYS AS ({vector}) STORED)"
-            )
+            conn.exec_driver_sql(f"TRUNCATE {TSVECTOR_TABLE}")
             copy_sql = f"COPY {TSVECTOR_TABLE} (id, {', '.join(_COLUMNS)}) FROM STDIN"
             with _driver(conn).cursor() as cursor, cursor.copy(copy_sql) as copy:
                 for row in rows:
                     copy.write_row(row)
-            conn.exec_driver_sql(
-                f"CREATE INDEX {TSVECTOR_TABLE}_doc ON {TSVECTOR_TABLE} USING gin (doc)"
-            )
             conn.exec_driver_sql(f"ANALYZE {TSVECTOR_TABLE}")
 
-    def count(self) -> int | None:
+    def count(self) -> int:
         with self.engine.connect() as conn:
-            if conn.execute(text("SELECT to_regclass(:t)"), {"t": TSVECTOR_TABLE}).scalar() is None:
-                return None
             return int(conn.exec_driver_sql(f"SELECT count(*) FROM {TSVECTOR_TABLE}").scalar_one())
 
     @staticmethod
@@ -329,8 +315,8 @@ class CatalogChannel:
         """Read what :meth:`save` wrote and check the full-text table it describes.
 
         Raises:
-            StoreError: the files are missing or unreadable, or the database has no full-text
-                table or one of another size (run :meth:`index` again).
+            StoreError: the files are missing or unreadable, or the database's full-text table
+                holds another number of products (run :meth:`index` again).
         """
         try:
             meta = json.loads((directory / _INDEX_FILE).read_text(encoding="utf-8"))
@@ -349,11 +335,6 @@ class CatalogChannel:
         lexicon = Lexicon.load(directory / _LEXICON_FILE)
         rows = self._db.count()
         table = FTS_TABLE if isinstance(self._db, _Sqlite) else TSVECTOR_TABLE
-        if rows is None:
-            raise StoreError(
-                f"catalog channel: the full-text table {table} is missing from "
-                f"{self.engine.url!r}; run the channel's index() on this database"
-            )
         if rows != size:
             raise StoreError(
                 f"catalog channel: {table} holds {rows} products but {directory} was saved with "

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from miners.base import ProductDoc, SearchResult, product_text
+from core.errors import StoreError
+from miners.base import SearchResult
+from miners.config import DenseConfig
 from miners.embeddings import EmbeddingCache, Encoder, Matrix, load_precomputed, normalize
-from store.config import DenseConfig
-from store.errors import StoreError
+from store.catalog import ProductDoc, product_text
 
 __all__ = ["DenseChannel"]
 

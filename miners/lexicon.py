@@ -50,10 +50,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from miners.base import ProductDoc
+from core.errors import StoreError
+from miners.config import CatalogChannelConfig
 from miners.tokenize import tokenize
-from store.config import CatalogChannelConfig
-from store.errors import StoreError
+from store.catalog import ProductDoc
 
 __all__ = [
     "COLOURS",

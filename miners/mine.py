@@ -6,6 +6,11 @@ token-similar and random negatives) to ``candidates``, one query batch per trans
 records the run in ``runs`` with per-channel timings, pairwise overlap@K, the share of results
 unique to each channel and the counts per set.
 
+It runs as four steps: find or resume the run in the ledger (:func:`mine`), retrieve with
+every channel (:func:`_retrieve`), classify each query's rank lists into sets
+(:func:`classify_query`, pure), and write one batch of queries per transaction
+(:func:`_write_batch`).
+
 Mining is idempotent and resumable. A run is identified by a fingerprint of the mining config,
 the products' content hashes and the queries: mining the same thing again returns the finished
 run without writing anything; a run that was killed resumes, skipping the query batches it had
@@ -25,22 +30,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, func, insert, select, update
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, func, select
 
-from miners.base import ProductDoc, SearchResult
-from miners.corpus import QueryRow, load_products, load_queries
-from miners.disagreement import Cutoffs, OverlapCounter, classify_ranked
+from core.errors import DissentError
+from core.hashing import content_hash
+from core.progress import track
+from miners.base import SearchResult
+from miners.config import MiningConfig, MiningSettings
+from miners.disagreement import SETS, Cutoffs, OverlapCounter, classify_ranked
 from miners.negatives import TfidfNegatives, random_negatives
 from miners.registry import build_channel
 from store.bulk import bulk_insert
-from store.config import PipelineConfig
-from store.errors import DissentError
-from store.hashing import content_hash
-from store.ledger import runs_with_fingerprint
-from store.progress import track
-from store.schema import Candidate, Run, utcnow
+from store.catalog import ProductDoc, QueryRow, load_products, load_queries
+from store.ledger import Flow, recorded_run, runs_with_fingerprint
+from store.schema import Candidate
 
-__all__ = ["MiningReport", "mine"]
+__all__ = ["MiningReport", "QueryCandidates", "classify_query", "mine"]
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +93,12 @@ class MiningReport:
 
 
 def _fingerprint(
-    config: PipelineConfig, products: Sequence[ProductDoc], queries: Sequence[QueryRow]
+    mining: MiningConfig, products: Sequence[ProductDoc], queries: Sequence[QueryRow]
 ) -> str:
-    mining = config.mining.model_dump(mode="json", exclude={"query_batch_size"})
     return content_hash(
         {
             "version": MINER_VERSION,
-            "mining": mining,
+            "mining": mining.model_dump(mode="json", exclude={"query_batch_size"}),
             "products": content_hash([(p.id, p.content_hash) for p in products]),
             "queries": content_hash([(q.id, q.text) for q in queries]),
         }
@@ -117,8 +122,77 @@ def _set_counts(engine: Engine, run_id: int) -> dict[str, int]:
             .group_by(Candidate.candidate_set)
         ).all()
     found = {name: int(n) for name, n in rows}
-    order = ("easy_positive", "hard_positive", "hard_negative", "token_negative", "random_negative")
-    return {name: found.get(name, 0) for name in order}
+    return {name: found.get(name, 0) for name in SETS}
+
+
+def _retrieve(
+    engine: Engine,
+    config: MiningSettings,
+    products: Sequence[ProductDoc],
+    texts: Sequence[str],
+    report: MiningReport,
+    index_dir: Path | None,
+) -> dict[str, SearchResult]:
+    """Index the catalog and search every query with each configured channel."""
+    results: dict[str, SearchResult] = {}
+    cache_dir = config.workdir / "cache" / "embeddings"
+    for name in map(str, config.mining.channels):
+        channel = build_channel(name, config.mining, engine=engine, cache_dir=cache_dir)
+        t0 = time.perf_counter()
+        channel.index(products)
+        t1 = time.perf_counter()
+        # All queries in one call: the encoder batches them by length, so results do not
+        # depend on query_batch_size (a resumed run must find exactly what a clean run finds).
+        results[name] = channel.search(texts, config.mining.top_k)
+        report.timings[name] = {"index": t1 - t0, "search": time.perf_counter() - t1}
+        if index_dir is not None:
+            channel.save(index_dir / name)
+        log.info(
+            "%s: %s", name, ", ".join(f"{k} {v:.1f} s" for k, v in report.timings[name].items())
+        )
+    return results
+
+
+@dataclass(frozen=True)
+class QueryCandidates:
+    """One query's mined candidates: ``(product id, candidate set, ranks summary)`` rows."""
+
+    query_id: int
+    rows: list[tuple[int, str, dict[str, Any]]]
+
+
+def classify_query(
+    query_id: int,
+    ranked: dict[str, npt.NDArray[np.int64]],
+    cutoffs: Cutoffs,
+    token: Sequence[tuple[int, float]],
+    randoms: Sequence[int],
+) -> QueryCandidates:
+    """Sort one query's rank lists into disagreement sets, then add its sampled negatives.
+
+    Pure: ``ranked`` holds each channel's retrieved ids best first, ``token`` the TF-IDF
+    negatives with their scores, ``randoms`` the random negatives.
+
+    Example:
+        >>> ranked = {"bm25": np.array([1, 2]), "dense": np.array([1, 3])}
+        >>> classify_query(7, ranked, Cutoffs(), [(4, 0.5)], [9]).rows  # doctest: +NORMALIZE_WHITESPACE
+        [(1, 'easy_positive', {'bm25': 1, 'dense': 1, 'sets': ['easy_positive']}),
+         (2, 'hard_positive', {'bm25': 2, 'sets': ['hard_positive', 'hard_negative']}),
+         (3, 'hard_negative', {'dense': 2, 'sets': ['hard_negative']}),
+         (4, 'token_negative', {'tfidf': 0.5, 'sets': ['token_negative']}),
+         (9, 'random_negative', {'sets': ['random_negative']})]
+    """
+    channels = list(ranked)
+    members, ranks, sets = classify_ranked(ranked, cutoffs, channels)
+    rows: list[tuple[int, str, dict[str, Any]]] = []
+    for pid, row, found in zip(members.tolist(), ranks.tolist(), sets, strict=True):
+        summary: dict[str, Any] = {c: r for c, r in zip(channels, row, strict=True) if r}
+        summary["sets"] = list(found)
+        rows.append((pid, found[0], summary))
+    for pid, score in token:
+        rows.append((pid, "token_negative", {"tfidf": round(score, 6), "sets": ["token_negative"]}))
+    rows.extend((pid, "random_negative", {"sets": ["random_negative"]}) for pid in randoms)
+    return QueryCandidates(query_id, rows)
 
 
 def _retrieval_rows(
@@ -169,9 +243,73 @@ def _bulk_connection(engine: Engine) -> Iterator[Connection]:
                 conn.commit()
 
 
+def _write_batch(
+    engine: Engine,
+    run_id: int,
+    query_ids: npt.NDArray[np.int64],
+    results: dict[str, SearchResult],
+    rows: slice,
+    keep: npt.NDArray[np.bool_],
+    candidates: Sequence[QueryCandidates],
+) -> int:
+    """Write one batch of queries' retrievals and candidates in one transaction."""
+    retrieval_rows = _retrieval_rows(run_id, query_ids[rows], results, rows, keep)
+    candidate_rows = [(run_id, c.query_id, *row) for c in candidates for row in c.rows]
+    with _bulk_connection(engine) as conn:
+        bulk_insert(conn, "retrievals", RETRIEVAL_COLUMNS, retrieval_rows)
+        bulk_insert(conn, "candidates", CANDIDATE_COLUMNS, candidate_rows, json_columns=("ranks",))
+    return len(retrieval_rows)
+
+
+def _classify_and_write(
+    engine: Engine,
+    run_id: int,
+    mining: MiningConfig,
+    products: Sequence[ProductDoc],
+    queries: Sequence[QueryRow],
+    results: dict[str, SearchResult],
+    report: MiningReport,
+) -> int:
+    """Draw the negatives, classify every query and write the batches a resumed run lacks."""
+    t0 = time.perf_counter()
+    texts = [q.text for q in queries]
+    retrieved = [
+        {int(p) for r in results.values() for p in r.ids[i] if p >= 0} for i in range(len(texts))
+    ]
+    token = TfidfNegatives(products).search(texts, retrieved, mining.token_negatives)
+    all_ids = np.array([p.id for p in products], dtype=np.int64)
+    report.timings["negatives"] = {"tfidf+random": time.perf_counter() - t0}
+
+    t0 = time.perf_counter()
+    done = _done_queries(engine, run_id)
+    cutoffs = Cutoffs(mining.easy_positive_k, mining.hard_positive_k, mining.hard_negative_k)
+    ks = [k for k in OVERLAP_KS if k <= mining.top_k] or [mining.top_k]
+    overlap = OverlapCounter(mining.channels, ks)
+    query_ids = np.array([q.id for q in queries], dtype=np.int64)
+    written = 0
+    for start in track(range(0, len(queries), mining.query_batch_size), "writing candidates"):
+        rows = slice(start, min(start + mining.query_batch_size, len(queries)))
+        keep = np.array([qid not in done for qid in query_ids[rows].tolist()], dtype=bool)
+        candidates = []
+        for i in range(rows.start, rows.stop):
+            ranked = {name: r.ids[i][r.ids[i] >= 0] for name, r in results.items()}
+            overlap.add_ranked({name: ids.tolist() for name, ids in ranked.items()})
+            qid = queries[i].id
+            if qid in done:
+                continue
+            excluded = retrieved[i] | {pid for pid, _ in token[i]}
+            randoms = random_negatives(all_ids, qid, excluded, mining.random_negatives, mining.seed)
+            candidates.append(classify_query(qid, ranked, cutoffs, token[i], randoms))
+        written += _write_batch(engine, run_id, query_ids, results, rows, keep, candidates)
+    report.timings["store"] = {"write": time.perf_counter() - t0}
+    stats = overlap.stats()
+    report.overlap = {"jaccard": stats.jaccard, "unique_share": stats.unique_share}
+    return written
+
+
 def mine(
     engine: Engine,
-    config: PipelineConfig,
+    config: MiningSettings,
     *,
     query_limit: int | None = None,
     index_dir: Path | None = None,
@@ -188,7 +326,6 @@ def mine(
         DissentError: the store has no products or queries; a channel fails.
     """
     started = time.perf_counter()
-    cfg = config.mining
     products = load_products(engine)
     queries = load_queries(engine, limit=query_limit)
     if not products or not queries:
@@ -196,122 +333,29 @@ def mine(
             f"nothing to mine: the store has {len(products)} products and {len(queries)} queries; "
             "run `dissent ingest` first"
         )
-    fingerprint = _fingerprint(config, products, queries)
-    run = next(iter(runs_with_fingerprint(engine, "mine", fingerprint)), None)
-    if run is not None and run.status == "succeeded":
-        log.info("mining run %d already covers this config, catalog and queries", run.id)
-        report = MiningReport(**{**run.counts["report"], "reused": True})
-        return report
-    with engine.begin() as conn:
-        if run is None:
-            run_id = conn.execute(
-                insert(Run).values(
-                    flow="mine",
-                    parameters={
-                        "fingerprint": fingerprint,
-                        "mining": cfg.model_dump(mode="json"),
-                        "query_limit": query_limit,
-                    },
-                    versions={"schema": "0001"},
-                    counts={},
-                    cost={},
-                    status="running",
-                    started_at=utcnow(),
-                )
-            ).inserted_primary_key
-            assert run_id is not None
-            run_id = run_id[0]
-        else:
-            run_id = run.id
-            log.info("resuming mining run %d", run_id)
-    done = _done_queries(engine, run_id)
-    report = MiningReport(run_id=run_id, reused=False, products=len(products), queries=len(queries))
-
-    texts = [q.text for q in queries]
-    results: dict[str, SearchResult] = {}
-    cache_dir = config.workdir / "cache" / "embeddings"
-    for channel_name in cfg.channels:
-        name = str(channel_name)
-        channel = build_channel(name, cfg, engine=engine, cache_dir=cache_dir)
-        t0 = time.perf_counter()
-        channel.index(products)
-        t1 = time.perf_counter()
-        # All queries in one call: the encoder batches them by length, so results do not
-        # depend on query_batch_size (a resumed run must find exactly what a clean run finds).
-        results[name] = channel.search(texts, cfg.top_k)
-        report.timings[name] = {"index": t1 - t0, "search": time.perf_counter() - t1}
-        if index_dir is not None:
-            channel.save(index_dir / name)
-        log.info(
-            "%s: indexed in %.1f s, searched in %.1f s", name, t1 - t0, time.perf_counter() - t1
+    fingerprint = _fingerprint(config.mining, products, queries)
+    previous = next(iter(runs_with_fingerprint(engine, Flow.MINE, fingerprint)), None)
+    if previous is not None and previous.status == "succeeded":
+        log.info("mining run %d already covers this config, catalog and queries", previous.id)
+        return MiningReport(**{**previous.counts["report"], "reused": True})
+    if previous is not None:
+        log.info("resuming mining run %d", previous.id)
+    parameters = {"mining": config.mining.model_dump(mode="json"), "query_limit": query_limit}
+    with recorded_run(
+        engine,
+        Flow.MINE,
+        parameters,
+        {"miner": MINER_VERSION},
+        resume=previous.id if previous is not None else None,
+        fingerprint=fingerprint,
+    ) as run:
+        report = MiningReport(run.id, reused=False, products=len(products), queries=len(queries))
+        results = _retrieve(engine, config, products, [q.text for q in queries], report, index_dir)
+        written = _classify_and_write(
+            engine, run.id, config.mining, products, queries, results, report
         )
-
-    t0 = time.perf_counter()
-    retrieved = [
-        {int(p) for r in results.values() for p in r.ids[i] if p >= 0} for i in range(len(queries))
-    ]
-    token = TfidfNegatives(products).search(texts, retrieved, cfg.token_negatives)
-    all_ids = np.array([p.id for p in products], dtype=np.int64)
-    report.timings["negatives"] = {"tfidf+random": time.perf_counter() - t0}
-
-    t0 = time.perf_counter()
-    cutoffs = Cutoffs(cfg.easy_positive_k, cfg.hard_positive_k, cfg.hard_negative_k)
-    overlap = OverlapCounter(cfg.channels, [k for k in OVERLAP_KS if k <= cfg.top_k] or [cfg.top_k])
-    written = 0
-    channels = [str(c) for c in cfg.channels]
-    query_ids = np.array([q.id for q in queries], dtype=np.int64)
-    for start in track(range(0, len(queries), cfg.query_batch_size), "writing candidates"):
-        stop = min(start + cfg.query_batch_size, len(queries))
-        keep = np.array([qid not in done for qid in query_ids[start:stop].tolist()], dtype=bool)
-        retrieval_rows = _retrieval_rows(
-            run_id, query_ids[start:stop], results, slice(start, stop), keep
-        )
-        candidate_rows: list[tuple[Any, ...]] = []
-        for i in range(start, stop):
-            ranked = {name: r.ids[i][r.ids[i] >= 0] for name, r in results.items()}
-            overlap.add_ranked({name: ids.tolist() for name, ids in ranked.items()})
-            qid = queries[i].id
-            if qid in done:
-                continue
-            members, ranks, sets = classify_ranked(ranked, cutoffs, channels)
-            for pid, row, found in zip(members.tolist(), ranks.tolist(), sets, strict=True):
-                summary: dict[str, Any] = {c: r for c, r in zip(channels, row, strict=True) if r}
-                summary["sets"] = list(found)
-                candidate_rows.append((run_id, qid, pid, found[0], summary))
-            picked = {pid for pid, _ in token[i]}
-            for pid, score in token[i]:
-                candidate_rows.append(
-                    (
-                        run_id,
-                        qid,
-                        pid,
-                        "token_negative",
-                        {"tfidf": round(score, 6), "sets": ["token_negative"]},
-                    )
-                )
-            for pid in random_negatives(
-                all_ids, qid, retrieved[i] | picked, cfg.random_negatives, cfg.seed
-            ):
-                candidate_rows.append(
-                    (run_id, qid, pid, "random_negative", {"sets": ["random_negative"]})
-                )
-        with _bulk_connection(engine) as conn:
-            bulk_insert(conn, "retrievals", RETRIEVAL_COLUMNS, retrieval_rows)
-            bulk_insert(
-                conn, "candidates", CANDIDATE_COLUMNS, candidate_rows, json_columns=("ranks",)
-            )
-        written += len(retrieval_rows)
-    report.timings["store"] = {"write": time.perf_counter() - t0}
-
-    stats = overlap.stats()
-    report.overlap = {"jaccard": stats.jaccard, "unique_share": stats.unique_share}
-    report.counts = {**_set_counts(engine, run_id), "retrievals_written": written}
-    report.seconds = time.perf_counter() - started
-    report.peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    with engine.begin() as conn:
-        conn.execute(
-            update(Run)
-            .where(Run.id == run_id)
-            .values(status="succeeded", finished_at=utcnow(), counts={"report": asdict(report)})
-        )
+        report.counts = {**_set_counts(engine, run.id), "retrievals_written": written}
+        report.seconds = time.perf_counter() - started
+        report.peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        run.counts = {"report": asdict(report)}
     return report

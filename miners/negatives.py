@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from miners.base import ProductDoc, product_text
 from miners.tokenize import tokenize
+from store.catalog import ProductDoc, product_text
 
 __all__ = ["TfidfNegatives", "random_negatives"]
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Engine
 
+from core.errors import ConfigError
 from miners.base import Channel
-from store.config import ChannelName, MiningConfig
-from store.errors import ConfigError
 
-__all__ = ["CHANNELS", "build_channel"]
+if TYPE_CHECKING:
+    from miners.config import MiningConfig
 
+__all__ = ["CHANNELS", "ChannelName", "build_channel"]
+
+ChannelName = Literal["bm25", "dense", "catalog"]
+"""The channels there are; ``mining.channels`` accepts these names."""
 CHANNELS: tuple[str, ...] = typing.get_args(ChannelName)
 
 

@@ -6,7 +6,10 @@ key, so editing the prompt never reuses answers given to the old one.
 Example:
     >>> prompt = load_prompt("grading")
     >>> messages = prompt.render("cordless drill", {"title": "DEWALT 20V MAX Drill"})
-    >>> prompt.version[:12]
+    >>> [m["role"] for m in messages], len(prompt.version)
+    (['system', 'user'], 64)
+    >>> "DEWALT 20V MAX Drill" in messages[1]["content"]
+    True
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def load_prompt(name: str = "grading") -> Prompt:
             for p in resources.files(__name__).iterdir()
             if p.name.endswith(".j2")
         )
-        from store.errors import ConfigError
+        from core.errors import ConfigError
 
         raise ConfigError(f"unknown prompt {name!r}; available: {', '.join(available)}")
     return Prompt(name, path.read_text(encoding="utf-8"))

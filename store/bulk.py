@@ -60,5 +60,8 @@ def insert_ignore(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) 
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
-    return int(result.rowcount or 0)
+    # RETURNING counts what was inserted on both databases (psycopg reports no rowcount for
+    # a multi-row insert); a skipped row returns nothing.
+    key = next(iter(table.primary_key.columns))
+    stmt = dialect.insert(table).on_conflict_do_nothing().returning(key)
+    return len(conn.execute(stmt, list(rows)).all())

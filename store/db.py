@@ -6,10 +6,11 @@ dissent[postgres]``). The schema is created and upgraded by Alembic migrations s
 ``store/migrations``; :func:`open_store` applies them, so every entry point can just call it.
 
 Example:
-    >>> from store.db import open_store
-    >>> engine = open_store("sqlite:///dissent.db")
+    >>> from sqlalchemy import text
+    >>> engine = open_store("sqlite://")  # in memory; a file: "sqlite:///dissent.db"
     >>> with session_scope(engine) as session:
-    ...     session.execute(text("select 1"))
+    ...     session.execute(text("select count(*) from products")).scalar()
+    0
 """
 
 from __future__ import annotations
@@ -21,18 +22,37 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.errors import StoreError
+from core.config import Section
+from core.errors import StoreError
 
-__all__ = ["MIGRATIONS_DIR", "make_engine", "open_store", "session_scope", "upgrade"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "StoreConfig",
+    "make_engine",
+    "open_store",
+    "schema_revision",
+    "session_scope",
+    "upgrade",
+]
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StoreConfig(Section):
+    """The ``store`` section: where the state lives."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file `dissent.db` in `workdir`.",
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -113,7 +133,8 @@ def current_revision(engine: Engine) -> str | None:
 
 
 @cache
-def _head_revision() -> str:
+def schema_revision() -> str:
+    """The newest migration's revision id: the schema this code writes."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(
@@ -130,8 +151,8 @@ def open_store(url: str) -> Engine:
         at = current_revision(engine)
     except OperationalError as exc:
         raise StoreError(f"cannot reach the store at {engine.url!r}: {exc.orig}") from exc
-    if at != _head_revision():
-        log.info("migrating store %s from %s to %s", engine.url, at, _head_revision())
+    if at != schema_revision():
+        log.info("migrating store %s from %s to %s", engine.url, at, schema_revision())
         upgrade(engine)
     return engine
 

@@ -1,51 +1,214 @@
-"""The run ledger and store-wide counts."""
+"""The run ledger: one ``runs`` row per unit of work, written and read only through here.
+
+Every stage records itself with :func:`recorded_run` (or :func:`record_finished` inside a
+caller's transaction, as ingest does), under one of the :class:`Flow` names. What a run was
+made from lives in typed columns, not in its JSON: a mining run's ``fingerprint``; an annotate
+run's ``mining_run_id``, ``cascade_id`` and ``calibration_run_id``; a curriculum run's
+``mining_run_id``, ``cascade_id`` and ``fingerprint``; an export's ``curriculum_run_id``. The
+lineage of a dataset is therefore a chain of lookups::
+
+    export --curriculum_run--> curriculum --mining_run, cascade--> mining, annotate
+    annotate --calibration_run--> calibrate
+
+:func:`lineage` follows it for the dataset card. A Prefect flow does not write rows of its
+own: it wraps its body in :func:`tagged`, and every run recorded inside carries the flow
+run's id and the versions it adds (the pipeline flow records one ``pipeline`` row).
+
+Example:
+    >>> from store.db import open_store
+    >>> engine = open_store("sqlite://")
+    >>> with recorded_run(engine, Flow.MINE, {"limit": 10}, fingerprint="f00") as run:
+    ...     run.counts = {"queries": 10}
+    >>> found = latest_run(engine, Flow.MINE)
+    >>> found.fingerprint, found.counts, found.status
+    ('f00', {'queries': 10}, 'succeeded')
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from core.errors import DissentError
+from store.db import schema_revision
 from store.schema import Base, Run, utcnow
 
 __all__ = [
+    "Flow",
+    "Lineage",
+    "RunRecord",
+    "annotation_of",
+    "find_run",
     "latest_run",
     "latest_runs",
+    "lineage",
+    "record_finished",
     "recorded_run",
+    "resolve_run",
     "runs_with_fingerprint",
+    "succeeded_ids",
     "table_counts",
+    "tagged",
 ]
+
+
+class Flow(StrEnum):
+    """The names runs are recorded under (the ``runs.flow`` column)."""
+
+    INGEST = "ingest"
+    MINE = "mine"
+    TRAIN_TIER1 = "train-tier1"
+    CALIBRATE = "calibrate"
+    ANNOTATE = "annotate"
+    CURRICULUM = "curriculum"
+    EXPORT = "export"
+    PIPELINE = "pipeline"
+
+
+# What to run first when a flow has no finished run, for the errors that say so.
+_HOW_TO_MAKE = {
+    Flow.MINE: "dissent mine",
+    Flow.ANNOTATE: "dissent annotate",
+    Flow.CALIBRATE: "dissent calibrate",
+    Flow.CURRICULUM: "dissent curriculum build",
+    Flow.EXPORT: "dissent export",
+}
+_LINEAGE_COLUMNS = (
+    "fingerprint",
+    "mining_run_id",
+    "calibration_run_id",
+    "cascade_id",
+    "curriculum_run_id",
+)
+
+
+@dataclass
+class RunRecord:
+    """A run in progress, as :func:`recorded_run` yields it.
+
+    Set ``counts`` (and ``cost``) before the block ends; lineage learnt during the run (the
+    cascade an annotation used, say) can be set too, and is stored with the final status.
+    """
+
+    id: int
+    counts: dict[str, Any] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
+    mining_run_id: int | None = None
+    calibration_run_id: int | None = None
+    cascade_id: str | None = None
+    curriculum_run_id: int | None = None
+
+    def lineage(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _LINEAGE_COLUMNS}
+
+
+_TAGS: ContextVar[tuple[dict[str, Any], dict[str, Any]]] = ContextVar(
+    "dissent_run_tags", default=({}, {})
+)
+
+
+@contextmanager
+def tagged(parameters: dict[str, Any], versions: dict[str, Any]) -> Iterator[None]:
+    """Add ``parameters`` and ``versions`` to every run recorded inside the block.
+
+    A Prefect flow uses it to stamp the runs its tasks record with its flow-run id and the
+    code and model versions; Prefect copies the context into thread-pool tasks.
+    """
+    outer_parameters, outer_versions = _TAGS.get()
+    token = _TAGS.set(({**outer_parameters, **parameters}, {**outer_versions, **versions}))
+    try:
+        yield
+    finally:
+        _TAGS.reset(token)
+
+
+def _versions(extra: dict[str, Any] | None) -> dict[str, Any]:
+    try:
+        dissent = importlib.metadata.version("dissent")
+    except importlib.metadata.PackageNotFoundError:
+        dissent = None
+    return {
+        "dissent": dissent,
+        "python": platform.python_version(),
+        "schema": schema_revision(),
+        **_TAGS.get()[1],
+        **(extra or {}),
+    }
+
+
+def _start(
+    engine: Engine,
+    flow: Flow,
+    parameters: dict[str, Any],
+    versions: dict[str, Any] | None,
+    lineage: dict[str, Any],
+    resume: int | None,
+) -> int:
+    values = {
+        "parameters": {**parameters, **_TAGS.get()[0]},
+        "versions": _versions(versions),
+        "status": "running",
+        "error": None,
+        "finished_at": None,
+        **{k: v for k, v in lineage.items() if v is not None},
+    }
+    with engine.begin() as conn:
+        if resume is not None:
+            conn.execute(update(Run).where(Run.id == resume).values(**values))
+            return resume
+        new = conn.execute(
+            insert(Run).values(flow=str(flow), counts={}, cost={}, started_at=utcnow(), **values)
+        )
+        return int(new.inserted_primary_key[0])  # type: ignore[index]
 
 
 @contextmanager
 def recorded_run(
     engine: Engine,
-    flow: str,
+    flow: Flow,
     parameters: dict[str, Any],
     versions: dict[str, Any] | None = None,
-) -> Iterator[dict[str, Any]]:
+    *,
+    resume: int | None = None,
+    fingerprint: str | None = None,
+    mining_run_id: int | None = None,
+    calibration_run_id: int | None = None,
+    cascade_id: str | None = None,
+    curriculum_run_id: int | None = None,
+) -> Iterator[RunRecord]:
     """Record a unit of work as a ``runs`` row: ``running`` now, then ``succeeded`` or ``failed``.
 
-    Yields a dict holding ``run_id``; put ``counts`` (and ``cost``) in it before the block ends
-    and they are stored with the final status. An exception marks the run failed with its
-    message and propagates. A process killed inside the block leaves the row ``running``.
+    Args:
+        engine: the store.
+        flow: what kind of work this is.
+        parameters: what the caller asked for (JSON).
+        versions: versions beyond the code's, schema's and Python's (a prompt hash, say).
+        resume: continue this existing run (a killed mining run) instead of starting a row.
+        fingerprint, mining_run_id, calibration_run_id, cascade_id, curriculum_run_id: what
+            the run is made from (see the module docstring).
+
+    Yields the :class:`RunRecord`. An exception marks the run failed with its message and
+    propagates. A process killed inside the block leaves the row ``running``.
     """
-    with engine.begin() as conn:
-        run_id = conn.execute(
-            insert(Run).values(
-                flow=flow,
-                parameters=parameters,
-                versions=versions or {},
-                counts={},
-                cost={},
-                status="running",
-                started_at=utcnow(),
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
-    record: dict[str, Any] = {"run_id": run_id, "counts": {}, "cost": {}}
+    record = RunRecord(
+        0,
+        fingerprint=fingerprint,
+        mining_run_id=mining_run_id,
+        calibration_run_id=calibration_run_id,
+        cascade_id=cascade_id,
+        curriculum_run_id=curriculum_run_id,
+    )
+    record.id = run_id = _start(engine, flow, parameters, versions, record.lineage(), resume)
     try:
         yield record
     except BaseException as exc:
@@ -56,17 +219,152 @@ def recorded_run(
                 .values(status="failed", error=str(exc)[:2000], finished_at=utcnow())
             )
         raise
+    final = {k: v for k, v in record.lineage().items() if v is not None}
     with engine.begin() as conn:
         conn.execute(
             update(Run)
             .where(Run.id == run_id)
             .values(
                 status="succeeded",
-                counts=record["counts"],
-                cost=record["cost"],
+                counts=record.counts,
+                cost=record.cost,
                 finished_at=utcnow(),
+                **final,
             )
         )
+
+
+def record_finished(
+    session: Session, flow: Flow, parameters: dict[str, Any], counts: dict[str, Any]
+) -> Run:
+    """Add a succeeded run to ``session``'s transaction: it commits with the work it records.
+
+    For work that is one transaction (an ingest): if it rolls back, no run row is left.
+    """
+    now = utcnow()
+    run = Run(
+        flow=str(flow),
+        parameters={**parameters, **_TAGS.get()[0]},
+        versions=_versions(None),
+        counts=counts,
+        cost={},
+        status="succeeded",
+        started_at=now,
+        finished_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def _first(engine: Engine, stmt: Any) -> Run | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(stmt.limit(1)).first()
+
+
+def find_run(engine: Engine, run_id: int, flow: Flow | None = None) -> Run:
+    """The run ``run_id`` (of ``flow``, when given).
+
+    Raises:
+        DissentError: no such run, or it is a run of another flow.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        run = session.get(Run, run_id)
+    if run is None or (flow is not None and run.flow != flow):
+        kind = f"{flow} run" if flow is not None else "run"
+        raise DissentError(f"run {run_id} is not a {kind} in the store; see `dissent status`")
+    return run
+
+
+def latest_run(engine: Engine, flow: Flow) -> Run | None:
+    """The newest *succeeded* run of ``flow``, or None."""
+    return _first(
+        engine,
+        select(Run).where(Run.flow == str(flow), Run.status == "succeeded").order_by(Run.id.desc()),
+    )
+
+
+def resolve_run(engine: Engine, flow: Flow, run_id: int | None = None) -> Run:
+    """``run_id`` if given (it must be a succeeded run of ``flow``), else the newest such run.
+
+    Raises:
+        DissentError: no such run, it did not succeed, or ``flow`` has no finished run yet.
+    """
+    if run_id is None:
+        found = latest_run(engine, flow)
+        if found is None:
+            how = _HOW_TO_MAKE.get(flow, f"the {flow} step")
+            raise DissentError(f"no finished {flow} run in the store; run `{how}` first")
+        return found
+    run = find_run(engine, run_id, flow)
+    if run.status != "succeeded":
+        raise DissentError(f"{flow} run {run_id} is {run.status}; run it again to finish it")
+    return run
+
+
+def succeeded_ids(engine: Engine, flow: Flow) -> list[int]:
+    """The ids of ``flow``'s succeeded runs, newest first."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(Run.id)
+                .where(Run.flow == str(flow), Run.status == "succeeded")
+                .order_by(Run.id.desc())
+            ).scalars()
+        )
+
+
+def runs_with_fingerprint(engine: Engine, flow: Flow, fingerprint: str) -> list[Run]:
+    """The runs of ``flow`` made from exactly these inputs, newest first (any status)."""
+    with Session(engine, expire_on_commit=False) as session:
+        return list(
+            session.scalars(
+                select(Run)
+                .where(Run.flow == str(flow), Run.fingerprint == fingerprint)
+                .order_by(Run.id.desc())
+            )
+        )
+
+
+def annotation_of(engine: Engine, mining_run: int, cascade_id: str | None = None) -> Run | None:
+    """The newest succeeded annotate run over ``mining_run`` (with ``cascade_id``, if given)."""
+    stmt = select(Run).where(
+        Run.flow == str(Flow.ANNOTATE),
+        Run.status == "succeeded",
+        Run.mining_run_id == mining_run,
+        Run.cascade_id.is_not(None),
+    )
+    if cascade_id is not None:
+        stmt = stmt.where(Run.cascade_id == cascade_id)
+    return _first(engine, stmt.order_by(Run.id.desc()))
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a curriculum came from: its mining run, the annotation and its calibration."""
+
+    curriculum: Run
+    mining: Run | None
+    annotation: Run | None
+    calibration: Run | None
+
+
+def lineage(engine: Engine, curriculum: Run) -> Lineage:
+    """Follow a curriculum run's inputs back through the ledger (see the module docstring)."""
+    with Session(engine, expire_on_commit=False) as session:
+        mining = session.get(Run, curriculum.mining_run_id) if curriculum.mining_run_id else None
+    annotation = (
+        annotation_of(engine, curriculum.mining_run_id, curriculum.cascade_id)
+        if curriculum.mining_run_id is not None
+        else None
+    )
+    calibration = None
+    if annotation is not None and annotation.calibration_run_id is not None:
+        calibration = find_run(engine, annotation.calibration_run_id, Flow.CALIBRATE)
+    return Lineage(curriculum, mining, annotation, calibration)
 
 
 def table_counts(engine: Engine) -> dict[str, int]:
@@ -76,24 +374,6 @@ def table_counts(engine: Engine) -> dict[str, int]:
             name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
             for name, table in Base.metadata.tables.items()
         }
-
-
-def latest_run(engine: Engine, flow: str) -> Run | None:
-    """The newest *succeeded* run of ``flow``, or None."""
-    with Session(engine, expire_on_commit=False) as session:
-        return session.scalars(
-            select(Run)
-            .where(Run.flow == flow, Run.status == "succeeded")
-            .order_by(Run.id.desc())
-            .limit(1)
-        ).first()
-
-
-def runs_with_fingerprint(engine: Engine, flow: str, fingerprint: str) -> list[Run]:
-    """The runs of ``flow`` recorded with ``parameters.fingerprint``, newest first."""
-    with Session(engine, expire_on_commit=False) as session:
-        runs = session.scalars(select(Run).where(Run.flow == flow).order_by(Run.id.desc()))
-        return [r for r in runs if (r.parameters or {}).get("fingerprint") == fingerprint]
 
 
 def latest_runs(engine: Engine, limit: int = 10) -> list[Run]:

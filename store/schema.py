@@ -6,13 +6,17 @@ Tables, in pipeline order:
   raw input fields and a content hash over the fields the models see; a changed product gets
   a new hash, so judgments made on the old content stop being cache hits.
 - ``human_labels``: human relevance judgments on the internal 0–3 scale, with the raw label.
-- ``runs``: the ledger; one row per flow run (ingest, mine, annotate, ...).
+- ``runs``: the ledger; one row per unit of work (ingest, mine, annotate, ...) with its lineage.
 - ``retrievals``: each channel's top-K (rank, score) per query for one mining run.
 - ``candidates``: the disagreement sets of one mining run.
 - ``judgments``: one row per model call result, never overwritten.
 - ``labels``: the cascade's verdict per pair.
 - ``calibrations``: fitted per-class isotonic maps and acceptance thresholds per tier.
 - ``curriculum_examples``: the graded pairs placed in levels, stages and splits.
+
+The catalog channel's full-text tables (``catalog_search_fts`` on SQLite, ``catalog_search`` on
+PostgreSQL) are created by migration 0002 and filled by :mod:`miners.catalog`; they are not
+models here, because their types (FTS5, a generated ``tsvector``) exist on one dialect each.
 
 JSON columns use SQLAlchemy's generic ``JSON`` (``jsonb`` on PostgreSQL through the variant).
 Migrations live in ``store/migrations`` (Alembic); :func:`store.db.upgrade` applies them.
@@ -119,10 +123,23 @@ class HumanLabel(Base):
 
 
 class Run(Base):
+    """One unit of work in the ledger (:mod:`store.ledger` writes and reads these).
+
+    The lineage columns say what a run was made from: ``fingerprint`` (a hash of its inputs,
+    mining and curriculum runs), ``mining_run_id`` (annotate and curriculum runs),
+    ``calibration_run_id`` and ``cascade_id`` (annotate runs; curriculum runs carry the
+    cascade too), ``curriculum_run_id`` (exports).
+    """
+
     __tablename__ = "runs"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     flow: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    mining_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    calibration_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    cascade_id: Mapped[str | None] = mapped_column(String(64))
+    curriculum_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from annotator.backends.base import Answer, Pair
+from core.errors import DissentError
 from prompts import Prompt
-from store.errors import DissentError
 
 __all__ = ["CrossEncoderBackend", "pair_text", "train_cross_encoder"]
 
@@ -85,6 +85,14 @@ class CrossEncoderBackend:
         self._model = None
 
 
+def _check_examples(examples: Sequence[tuple[str, Mapping[str, Any], int]]) -> None:
+    if not examples:
+        raise DissentError("no training examples for the cross-encoder: ingest human labels first")
+    bad = [g for _, _, g in examples if not 0 <= g <= 3]
+    if bad:
+        raise DissentError(f"grades must be 0-3 to train the cross-encoder, got {sorted(set(bad))}")
+
+
 def train_cross_encoder(
     examples: Sequence[tuple[str, Mapping[str, Any], int]],
     output_dir: Path,
@@ -110,11 +118,7 @@ def train_cross_encoder(
     Raises:
         DissentError: no examples, or a grade outside 0–3.
     """
-    if not examples:
-        raise DissentError("no training examples for the cross-encoder: ingest human labels first")
-    bad = [g for _, _, g in examples if not 0 <= g <= 3]
-    if bad:
-        raise DissentError(f"grades must be 0-3 to train the cross-encoder, got {sorted(set(bad))}")
+    _check_examples(examples)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from datasets import Dataset
     from sentence_transformers import CrossEncoder
@@ -124,7 +128,7 @@ def train_cross_encoder(
     )
     from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
 
-    from miners.embeddings import default_model_path
+    from core.models import default_model_path
 
     start = base_model or default_model_path()
     # The 4-way classification head is freshly initialised here, before the trainer applies

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from annotator.backends.base import Answer, Pair
+from core.errors import DissentError
 from prompts import Prompt
-from store.errors import DissentError
 
 __all__ = ["LlamaCppBackend", "default_gguf_path"]
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from annotator.backends.base import Answer, Pair
 from annotator.backends.openai_compatible import OpenAICompatibleBackend
+from annotator.config import TierConfig
+from core.errors import DissentError
 from prompts import Prompt
-from store.config import TierConfig
-from store.errors import DissentError
 
 __all__ = ["LocalServerBackend", "start_llama_server"]
 

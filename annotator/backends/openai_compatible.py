@@ -38,9 +38,9 @@ from annotator.backends.base import (
     distribution_from_samples,
     parse_grade,
 )
+from annotator.config import TierConfig
+from core.errors import ConfigError
 from prompts import Prompt
-from store.config import TierConfig
-from store.errors import ConfigError
 
 __all__ = ["OpenAICompatibleBackend"]
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from annotator.backends.base import Backend
-from store.config import BackendName, TierConfig
-from store.errors import ConfigError
+from core.errors import ConfigError
 
-__all__ = ["BACKENDS", "build_backend", "tier1_model_dir"]
+if TYPE_CHECKING:
+    from annotator.config import TierConfig
 
+__all__ = ["BACKENDS", "BackendName", "build_backend", "tier1_model_dir"]
+
+BackendName = Literal["cross_encoder", "llama_cpp", "openai_compatible", "vllm", "scripted"]
+"""The backends there are; a tier's ``backend`` accepts these names."""
 BACKENDS: tuple[str, ...] = typing.get_args(BackendName)
 
 

@@ -22,9 +22,9 @@ from annotator.backends.base import (
     distribution_from_logprobs,
     parse_grade,
 )
+from annotator.config import TierConfig
+from core.errors import ConfigError, DissentError
 from prompts import Prompt
-from store.config import TierConfig
-from store.errors import ConfigError, DissentError
 
 __all__ = ["VllmBackend"]
 

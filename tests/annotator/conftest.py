@@ -6,8 +6,34 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, insert
 
 from annotator.backends.base import Pair
+from store.db import open_store
+from store.schema import Product, Query
+
+
+def tiny_store(path: Path, query: str, product_ids: list[int]) -> Engine:
+    """A SQLite store holding query 1 (``query``) and products ``product_ids`` (hash ``h<id>``)."""
+    engine = open_store(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(insert(Query), [{"id": 1, "external_id": "q1", "text": query}])
+        conn.execute(
+            insert(Product),
+            [
+                {
+                    "id": i,
+                    "external_id": f"p{i}",
+                    "title": f"product {i}",
+                    "content_hash": f"h{i}",
+                    "attributes": {},
+                    "raw": {},
+                }
+                for i in product_ids
+            ],
+        )
+    return engine
+
 
 PAIRS = [
     Pair(

@@ -16,9 +16,9 @@ from annotator.backends.scripted import ScriptedBackend
 from annotator.calibration import Isotonic
 from annotator.cascade import Tier, run_cascade
 from annotator.pairs import labelled_pairs
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
 from prompts import load_prompt
-from store.ingest import ingest_dataset
-from store.mapping import load_mapping
 from store.schema import Judgment, Label, Product
 from tests.conftest import SAMPLE
 

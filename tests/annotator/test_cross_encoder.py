@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 
 from annotator.backends.cross_encoder import CrossEncoderBackend, pair_text, train_cross_encoder
 from annotator.pairs import LabelledPair, labelled_pairs
+from core.errors import DissentError
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
 from prompts import load_prompt
 from store.db import open_store
-from store.errors import DissentError
-from store.ingest import ingest_dataset
-from store.mapping import load_mapping
 from tests.conftest import SAMPLE
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from annotator.backends.llama_cpp import LlamaCppBackend
+from core.errors import DissentError
 from prompts import load_prompt
-from store.errors import DissentError
 from tests.annotator.conftest import PAIRS
 
 pytestmark = pytest.mark.slow

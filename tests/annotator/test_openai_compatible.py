@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from annotator.backends.openai_compatible import OpenAICompatibleBackend
+from annotator.config import TierConfig
+from core.errors import ConfigError
 from prompts import load_prompt
-from store.config import TierConfig
-from store.errors import ConfigError
 from tests.annotator.conftest import PAIRS
 
 

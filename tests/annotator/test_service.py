@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from annotator.evaluate import CalibrationOutcome
 from annotator.service import annotate, calibrate, train_tier1
+from core.errors import DissentError
+from flows.config import PipelineConfig, load_config
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
 from miners.mine import mine
-from store.config import PipelineConfig, load_config
 from store.db import open_store
-from store.errors import DissentError
-from store.ingest import ingest_dataset
-from store.mapping import load_mapping
 from store.schema import Calibration, Judgment, Label
 from tests.conftest import ROOT, SAMPLE
 
@@ -56,29 +57,32 @@ def store(config: PipelineConfig) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def calibrated(store: Engine, config: PipelineConfig) -> tuple[object, dict[str, Path]]:
+def calibrated(store: Engine, config: PipelineConfig) -> tuple[CalibrationOutcome, dict[str, Path]]:
     return calibrate(store, config)
 
 
 def test_calibrate_writes_the_report_and_stores_calibrations(
-    calibrated: tuple[object, dict[str, Path]], store: Engine
+    calibrated: tuple[CalibrationOutcome, dict[str, Path]], store: Engine
 ) -> None:
     outcome, paths = calibrated
-    assert [t["name"] for t in outcome.tiers] == [
+    assert [t.name for t in outcome.tiers] == [
         "cross-encoder",
         "gemma-270m",
         "gemma-270m-server",
-    ]  # type: ignore[attr-defined]
-    assert len(outcome.thresholds) == 2  # type: ignore[attr-defined]
-    assert outcome.splits["calibration"]["pairs"] <= 24 and outcome.splits["test"]["pairs"] <= 24  # type: ignore[attr-defined]
-    cascade = outcome.cascade  # type: ignore[attr-defined]
-    assert abs(sum(cascade["decided_share"].values()) - 1.0) < 1e-9
-    assert 0 < cascade["cost_share_of_top_tier"] <= 1.0 + 1e-9
-    for tier in outcome.tiers:  # type: ignore[attr-defined]
-        assert tier["test"]["calibrated"]["coverage"] == 1.0, tier["name"]
-    injection = outcome.injection  # type: ignore[attr-defined]
+    ]
+    assert len(outcome.thresholds) == 2
+    assert outcome.splits["calibration"]["pairs"] <= 24 and outcome.splits["test"]["pairs"] <= 24
+    cascade = outcome.cascade
+    assert abs(sum(cascade.decided_share.values()) - 1.0) < 1e-9
+    assert 0 < cascade.cost_share_of_top_tier <= 1.0 + 1e-9
+    for tier in outcome.tiers:
+        assert tier.calibrated.coverage == 1.0, tier.name
+    injection = outcome.injection
     assert set(injection) == {"cross-encoder", "gemma-270m", "gemma-270m-server"}
-    assert all(v["compared"] > 0 and 0.0 <= v["flip_rate"] <= 1.0 for v in injection.values())
+    assert all(
+        v.compared > 0 and v.flip_rate is not None and 0.0 <= v.flip_rate <= 1.0
+        for v in injection.values()
+    )
     with store.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Calibration)).scalar_one() == 3
     assert {p.name for p in paths.values()} == {"report.json", "report.md", "report.html"}
@@ -88,7 +92,7 @@ def test_calibrate_writes_the_report_and_stores_calibrations(
 
 
 def test_report_renders_its_plots_in_headless_chromium(
-    calibrated: tuple[object, dict[str, Path]], tmp_path: Path
+    calibrated: tuple[CalibrationOutcome, dict[str, Path]], tmp_path: Path
 ) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from store.config import TierConfig
-from store.errors import DissentError
+from annotator.config import TierConfig
+from core.errors import DissentError
 
 MODEL = os.environ.get("DISSENT_TEST_VLLM_MODEL")
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import Engine, insert
 
-from store.schema import Candidate, Label, Product, Query, Run, utcnow
+from store.ledger import Flow, recorded_run
+from store.schema import Candidate, Label, Product, Query, utcnow
 
 CASCADE = "c" * 64
 
@@ -47,6 +48,10 @@ class HandStore:
 
 @pytest.fixture
 def hand_store(engine: Engine) -> HandStore:
+    with recorded_run(engine, Flow.MINE, {}) as mined:
+        mining = mined.id
+    with recorded_run(engine, Flow.ANNOTATE, {}, mining_run_id=mining, cascade_id=CASCADE) as run:
+        annotate = run.id
     with engine.begin() as conn:
         product = {
             ext: conn.execute(
@@ -62,17 +67,6 @@ def hand_store(engine: Engine) -> HandStore:
             ).inserted_primary_key[0]  # type: ignore[index]
             for ext, text in QUERIES.items()
         }
-        mining = conn.execute(
-            insert(Run).values(flow="mine", status="succeeded", parameters={}, counts={})
-        ).inserted_primary_key[0]  # type: ignore[index]
-        annotate = conn.execute(
-            insert(Run).values(
-                flow="annotate",
-                status="succeeded",
-                parameters={"mining_run": mining},
-                counts={"cascade_id": CASCADE},
-            )
-        ).inserted_primary_key[0]  # type: ignore[index]
         for ext, _, q, sets, grade, status, _ in TABLE:
             conn.execute(
                 insert(Candidate).values(

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.errors import DissentError
 from curriculum.build import build_curriculum
-from store.config import PipelineConfig
-from store.errors import DissentError
+from flows.config import PipelineConfig
 from store.schema import CurriculumExample, Run
 from tests.curriculum.conftest import CASCADE, HandStore
 
@@ -47,7 +47,7 @@ def test_build_writes_the_hand_computed_curriculum(hand_store: HandStore, tmp_pa
     with Session(hand_store.engine) as session:
         run = session.get(Run, report.run_id)
         assert run is not None and run.status == "succeeded" and run.flow == "curriculum"
-        assert run.parameters["cascade_id"] == CASCADE
+        assert (run.cascade_id, run.mining_run_id) == (CASCADE, hand_store.mining_run)
 
 
 def test_building_again_changes_nothing(hand_store: HandStore, tmp_path: Path) -> None:

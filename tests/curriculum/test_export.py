@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from datasets import load_from_disk
 
+from core.errors import DissentError
 from curriculum.build import build_curriculum
 from curriculum.export import export_curriculum, push_to_hub
-from store.config import PipelineConfig
-from store.errors import DissentError
+from flows.config import PipelineConfig
 from tests.curriculum.conftest import HandStore
 
 
@@ -117,8 +117,8 @@ def test_each_stage_trains_one_step_with_its_loss(exported: Path, tmp_path: Path
     )
     from sentence_transformers.sentence_transformer import losses
 
+    from core.models import default_model_path
     from curriculum.losses import BiEncoderBCELoss
-    from miners.embeddings import default_model_path
 
     model = SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True)
     before = model[0].auto_model.embeddings.word_embeddings.weight.detach().clone()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import ingest
+from flows.ingestion import ingest
 from store.db import open_store
 from store.ledger import table_counts
 from tests.conftest import SAMPLE

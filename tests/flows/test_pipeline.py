@@ -25,11 +25,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from flows.annotate import annotate
-from flows.curriculum import build_curriculum, export
+from flows.config import PipelineConfig, load_config
+from flows.datasets import build_curriculum, export
 from flows.mine import mine
 from flows.pipeline import outputs_lines, pipeline
-from store.config import PipelineConfig, load_config
 from store.db import open_store
+from store.ledger import Flow, find_run, lineage
 from store.schema import Candidate, Judgment, Label, Run
 from tests.conftest import ROOT, SAMPLE
 
@@ -110,19 +111,17 @@ def test_the_resumed_pipeline_labels_every_candidate_once(
     assert _count(engine, Label) == candidates
     with Session(engine) as session:
         flows = set(session.scalars(select(Run.flow).where(Run.status == "succeeded")))
-    assert {
-        "flow:pipeline",
-        "flow:ingest",
-        "flow:mine",
-        "flow:calibrate",
-        "flow:annotate",
-        "flow:build_curriculum",
-        "flow:export",
+    # One ledger row per unit of work; flows write no rows of their own.
+    assert flows == {
+        "pipeline",
+        "ingest",
         "mine",
+        "train-tier1",
         "calibrate",
         "annotate",
         "curriculum",
-    } <= flows
+        "export",
+    }
     # the second run found the killed one's labels and labelled only what was left
     assert result["annotation"]["pairs"] == candidates
     assert result["annotation"]["already_labelled"] >= killed_then_resumed["killed_at"] > 0
@@ -140,12 +139,23 @@ def test_the_pipeline_writes_every_output(killed_then_resumed: dict[str, Any]) -
     assert f"curriculum build run {result['curriculum_run']}" in card
     lines = outputs_lines(result)
     assert any(str(export_dir) in line for line in lines)
-    with Session(killed_then_resumed["engine"]) as session:
+    engine = killed_then_resumed["engine"]
+    with Session(engine) as session:
         run = session.scalars(
-            select(Run).where(Run.flow == "flow:pipeline", Run.status == "succeeded")
+            select(Run).where(Run.flow == "pipeline", Run.status == "succeeded")
         ).one()
-        assert run.versions["prompt"] and run.versions["tiers"][0]["backend"] == "cross_encoder"
+        assert run.versions["tiers"][0]["backend"] == "cross_encoder" and run.versions["prefect"]
         assert run.parameters["prefect_flow_run"]
+        assert (run.mining_run_id, run.curriculum_run_id) == (
+            result["mining_run"],
+            result["curriculum_run"],
+        )
+    # The card's lineage, read from the ledger: curriculum -> mining, annotation -> calibration.
+    found = lineage(engine, find_run(engine, result["curriculum_run"], Flow.CURRICULUM))
+    assert found.mining is not None and found.mining.id == result["mining_run"]
+    assert found.annotation is not None and found.annotation.versions["prompt"]
+    assert found.annotation.parameters["prefect_flow_run"]
+    assert found.calibration is not None and found.calibration.status == "succeeded"
 
 
 def test_each_flow_runs_again_on_its_own_and_does_nothing_twice(

@@ -22,13 +22,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.config import TierConfig
 from annotator.service import calibrate
 from flows.annotate import annotate
+from flows.config import PipelineConfig, load_config
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
 from miners.mine import mine
-from store.config import PipelineConfig, TierConfig, load_config
 from store.db import open_store
-from store.ingest import ingest_dataset
-from store.mapping import load_mapping
 from store.schema import Judgment, Label
 from tests.conftest import ROOT, SAMPLE
 

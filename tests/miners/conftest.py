@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from miners.base import ProductDoc
+from core.hashing import content_hash
 from miners.embeddings import Encoder
-from store.hashing import content_hash
+from store.catalog import ProductDoc
 from tests.conftest import SAMPLE
 
 

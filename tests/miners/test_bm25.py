@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from miners.base import ProductDoc
+from core.errors import StoreError
 from miners.bm25 import Bm25Channel
+from miners.config import Bm25Config
 from miners.tokenize import tokenize
-from store.config import Bm25Config
-from store.errors import StoreError
+from store.catalog import ProductDoc
 from tests.miners.conftest import by_id
 
 

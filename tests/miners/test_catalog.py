@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from miners.base import Channel, ProductDoc
+from core.errors import StoreError
+from miners.base import Channel
 from miners.catalog import FTS_TABLE, TSVECTOR_TABLE, CatalogChannel
+from miners.config import CatalogChannelConfig
 from miners.lexicon import terms
-from store.config import CatalogChannelConfig
+from store.catalog import ProductDoc
 from store.db import open_store
-from store.errors import StoreError
 
 # id, title, brand, product type path, attributes
 CATALOG = [
@@ -158,14 +159,14 @@ def test_save_load_round_trip(channel: CatalogChannel, engine: Engine, tmp_path:
     np.testing.assert_array_equal(before.scores, after.scores)
 
 
-def test_load_needs_the_full_text_table(
+def test_load_needs_the_full_text_table_it_saved(
     channel: CatalogChannel, engine: Engine, tmp_path: Path
 ) -> None:
     channel.save(tmp_path / "index")
     table = FTS_TABLE if engine.dialect.name == "sqlite" else TSVECTOR_TABLE
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP TABLE {table}")
-    with pytest.raises(StoreError, match="missing"):
+        conn.exec_driver_sql(f"DELETE FROM {table}")
+    with pytest.raises(StoreError, match="holds 0 products"):
         CatalogChannel(CONFIG, engine).load(tmp_path / "index")
     with pytest.raises(StoreError, match="cannot read"):
         CatalogChannel(CONFIG, engine).load(tmp_path / "nothing-here")

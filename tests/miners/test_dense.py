@@ -10,11 +10,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from miners.base import ProductDoc
+from core.errors import StoreError
+from core.models import default_model_path
+from miners.config import DenseConfig
 from miners.dense import DenseChannel
-from miners.embeddings import EmbeddingCache, Encoder, default_model_path
-from store.config import DenseConfig
-from store.errors import StoreError
+from miners.embeddings import EmbeddingCache, Encoder
+from store.catalog import ProductDoc
 from tests.miners.conftest import by_id
 
 QUERIES = ["cordless drill", "celing fan with light", "vaccum cleaner", "garden hose"]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from miners.base import ProductDoc
+from core.errors import StoreError
+from miners.config import CatalogChannelConfig
 from miners.lexicon import Lexicon, build_lexicon, measurements, terms
-from store.config import CatalogChannelConfig
-from store.errors import StoreError
+from store.catalog import ProductDoc
 
 TITLES = [
     "Simpson Strong-Tie 12-Gauge Angle",

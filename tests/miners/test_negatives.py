@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from miners.base import ProductDoc
 from miners.negatives import TfidfNegatives, random_negatives
+from store.catalog import ProductDoc
 
 PRODUCTS = [
     ProductDoc(1, "Garden Hose 50 ft"),

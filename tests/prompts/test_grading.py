@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import ConfigError
 from prompts import escape_data, load_prompt
-from store.errors import ConfigError
 
 DRILL = {
     "title": "DEWALT 20V MAX Cordless Drill",

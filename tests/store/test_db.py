@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 
+from core.errors import StoreError
 from store.db import current_revision, make_engine, open_store, table_names
-from store.errors import StoreError
 from store.schema import Base
 
 TABLES = [

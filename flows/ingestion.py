@@ -1,9 +1,9 @@
 """The ``ingest`` flow: load a dataset's catalog, queries and labels into the store.
 
-Thin wiring over :func:`store.ingest.ingest_dataset`; all decisions live in the library.
+Thin wiring over :func:`ingest.ingest_dataset`; all decisions live in the library.
 
 Example:
-    python -m flows.ingest sample/mapping.yaml
+    python -m flows.ingestion sample/mapping.yaml
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
 
-from flows.common import flow_config, flow_record, store_of
-from store.config import PipelineConfig
+from flows.common import flow_config, in_flow, publish, quiet_local_api
+from flows.config import PipelineConfig
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
 from store.db import open_store
-from store.ingest import ingest_dataset
-from store.mapping import load_mapping
 
 __all__ = ["ingest"]
 
@@ -39,24 +38,22 @@ def ingest(
 ) -> list[dict[str, Any]]:
     """Ingest every section of ``mapping`` (optionally all from one ``file``)."""
     cfg = flow_config(config)
-    with flow_record(store_of(cfg), "ingest", {"mapping": mapping, "file": file}, cfg) as record:
+    with in_flow(cfg):
         reports = ingest_task(cfg.store_url, mapping, file)
-        record["counts"] = {r["kind"]: {"rows": r["rows"], "new": r["inserted"]} for r in reports}
     rows = "\n".join(
         f"| {r['kind']} | {r['path']} | {r['rows']} | {r['inserted']} | {r['updated']} | "
         f"{r['unchanged']} | {r['seconds']:.1f} |"
         for r in reports
     )
-    create_markdown_artifact(
-        key="ingest-report",
-        markdown=(
-            f"# Ingest into `{cfg.store_url}`\n\n"
-            "| kind | file | rows | new | updated | unchanged | seconds |\n"
-            "|---|---|---:|---:|---:|---:|---:|\n" + rows
-        ),
+    publish(
+        "ingest-report",
+        f"# Ingest into `{cfg.store_url}`\n\n"
+        "| kind | file | rows | new | updated | unchanged | seconds |\n"
+        "|---|---|---:|---:|---:|---:|---:|\n" + rows,
     )
     return reports
 
 
 if __name__ == "__main__":
+    quiet_local_api()
     ingest(*sys.argv[1:])

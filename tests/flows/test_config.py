@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from store.config import PipelineConfig, dump_config, load_config
-from store.errors import ConfigError
+from core.errors import ConfigError
+from flows.config import PipelineConfig, dump_config, load_config
 
 
 def test_defaults_need_no_file() -> None:

@@ -17,10 +17,10 @@ import pytest
 import yaml
 from sqlalchemy import Engine, select
 
-from store.errors import IngestError, MappingError
-from store.ingest import ingest_catalog, ingest_dataset, ingest_labels, ingest_queries
-from store.ledger import table_counts
-from store.mapping import DatasetMapping, load_mapping
+from core.errors import IngestError, MappingError
+from ingest import ingest_catalog, ingest_dataset, ingest_labels, ingest_queries
+from ingest.mapping import DatasetMapping, load_mapping
+from store.ledger import Flow, latest_run, table_counts
 from store.schema import HumanLabel, Product, Query, Run
 
 CATALOG = [
@@ -121,7 +121,10 @@ def test_ingest_dataset_writes_products_queries_and_labels(
 ) -> None:
     reports = ingest_dataset(engine, dataset)
     assert [r.inserted for r in reports] == [3, 3, 4]
-    assert counts(engine) == {"products": 3, "queries": 3, "human_labels": 4, "runs": 3}
+    assert counts(engine) == {"products": 3, "queries": 3, "human_labels": 4, "runs": 1}
+    run = latest_run(engine, Flow.INGEST)  # one ledger row for the whole dataset
+    assert run is not None and set(run.counts) == {"catalog", "queries", "labels"}
+    assert run.counts["labels"]["inserted"] == 4
     with engine.connect() as conn:
         drill = conn.execute(select(Product).where(Product.external_id == "P1")).one()
         assert drill.attributes == {"voltage": "20V"}

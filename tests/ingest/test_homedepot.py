@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from store.ingest import ingest_dataset
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
 from store.ledger import table_counts
-from store.mapping import load_mapping
 from store.schema import HumanLabel, Product
 from tests.conftest import ROOT
 

@@ -15,8 +15,8 @@ from prefect import flow, task
 
 from curriculum.build import build_curriculum as build
 from curriculum.export import export_curriculum
-from flows.common import flow_config, flow_record, model_retries, publish, store_of
-from store.config import PipelineConfig
+from flows.common import flow_config, in_flow, model_retries, publish, store_of
+from flows.config import PipelineConfig
 
 __all__ = ["build_curriculum", "export"]
 
@@ -37,10 +37,8 @@ def build_curriculum(
 ) -> dict[str, Any]:
     """Build the curriculum of a mining run (default: the latest) graded by its cascade."""
     cfg = flow_config(config)
-    params = {"mining_run": mining_run, "cascade": cascade}
-    with flow_record(store_of(cfg), "build_curriculum", params, cfg) as record:
+    with in_flow(cfg):
         report = build_task(cfg, mining_run, cascade)
-        record["counts"] = {"curriculum_run": report["run_id"], "stages": report["per_stage_split"]}
     publish("curriculum-report", "# Curriculum\n\n```\n" + "\n".join(report["lines"]) + "\n```\n")
     return report
 
@@ -75,13 +73,11 @@ def export(
     """Export a curriculum run (default: the latest) as datasets with a dataset card."""
     cfg = flow_config(config)
     repo = push_to_hub or cfg.export.push_to_hub
-    params = {"curriculum_run": curriculum_run, "output_dir": output_dir, "push_to_hub": repo}
-    with flow_record(store_of(cfg), "export", params, cfg) as record:
+    with in_flow(cfg):
         report = export_task(cfg, curriculum_run, output_dir)
         if repo:
             push_task.with_options(**model_retries(cfg))(report["output_dir"], repo)
             report["pushed_to"] = repo
-        record["counts"] = {"rows": report["rows"], "output_dir": report["output_dir"]}
     publish(
         "export-report",
         f"# Export of curriculum run {report['curriculum_run']}\n\n"

@@ -2,7 +2,7 @@
 
 Each reader yields :class:`Row` objects (1-based data row number, the file line where the row
 starts when the format has lines, and the row's values by column) and checks up front that the
-columns a mapping needs are present. Every problem becomes an :class:`~store.errors.IngestError`
+columns a mapping needs are present. Every problem becomes an :class:`~core.errors.IngestError`
 naming the file, row and column.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from store.errors import IngestError
-from store.mapping import FileFormat
+from core.errors import IngestError
+from ingest.mapping import FileFormat
 
 __all__ = ["Row", "detect_format", "read_rows"]
 

@@ -1,16 +1,41 @@
-"""Reading what the channels index and search out of the store."""
+"""The catalog read model: products and queries as every stage reads them.
+
+Channels index :class:`ProductDoc` lists and search :class:`QueryRow` texts; the curriculum
+export and the annotator show products as :func:`product_text`. Rows come out ordered by id,
+so every reader sees the same order on every run.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 
-from miners.base import ProductDoc
 from store.schema import Product, Query
 
-__all__ = ["QueryRow", "load_products", "load_queries"]
+__all__ = ["ProductDoc", "QueryRow", "load_products", "load_queries", "product_text"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductDoc:
+    """What a channel sees of a product."""
+
+    id: int
+    title: str
+    external_id: str = ""
+    description: str | None = None
+    brand: str | None = None
+    product_type: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    content_hash: str = ""
+
+
+def product_text(doc: ProductDoc, *, description: bool = True) -> str:
+    """Title (and description) as one string: the text BM25 and the dense model read."""
+    if description and doc.description:
+        return f"{doc.title}. {doc.description}"
+    return doc.title
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from store.errors import MappingError
+from core.errors import MappingError
 
 __all__ = [
     "CatalogMapping",

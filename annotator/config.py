@@ -1,0 +1,119 @@
+"""The ``annotation`` section: the cascade's tiers, splits, budget and tier-1 training.
+
+Which backend names are valid is the backend registry's to say
+(:data:`annotator.backends.registry.BackendName`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pydantic import Field, model_validator
+
+from annotator.backends.registry import BackendName
+from core.config import Section
+
+__all__ = ["AnnotationConfig", "AnnotatorSettings", "Tier1Training", "TierConfig"]
+
+
+class TierConfig(Section):
+    """One cascade tier: a backend, the model it serves, and how to call it."""
+
+    name: str
+    backend: BackendName
+    model: str | None = Field(default=None, description="model path/name; backend default if unset")
+    base_url: str | None = None
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable holding the API key"
+    )
+    max_concurrency: int = Field(default=4, ge=1)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    samples: int = Field(default=5, ge=1, description="samples when the server gives no logprobs")
+    structured_output: Literal["json_schema", "json_object_schema", "vllm", "none"] = Field(
+        default="json_schema",
+        description=(
+            "how to ask an OpenAI-compatible server for JSON: OpenAI's json_schema; "
+            "llama-cpp-python's json_object with a schema; vLLM >= 0.12 structured_outputs"
+        ),
+    )
+    logprobs: bool = Field(default=True, description="ask for logprobs (else sample)")
+    system_role: bool = Field(
+        default=True, description="send the rubric as a system message (False: prepend to user)"
+    )
+    cost_weight: float | None = Field(
+        default=None, ge=0, description="relative cost per call; measured seconds if unset"
+    )
+
+
+def _default_tiers() -> list[TierConfig]:
+    return [
+        TierConfig(name="cross-encoder", backend="cross_encoder"),
+        TierConfig(name="gemma-270m", backend="llama_cpp"),
+        # No base_url: Dissent serves the packaged GGUF on a local llama.cpp server. Its server
+        # takes a schema in json_object and drops system messages for Gemma; without logprobs
+        # (which cost it 4 s a call) the distribution comes from one greedy answer.
+        TierConfig(
+            name="gemma-270m-server",
+            backend="openai_compatible",
+            structured_output="json_object_schema",
+            system_role=False,
+            logprobs=False,
+            samples=1,
+        ),
+    ]
+
+
+class Tier1Training(Section):
+    """How ``dissent annotate train-tier1`` fine-tunes the cross-encoder."""
+
+    epochs: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    batch_size: int = Field(default=32, ge=1)
+    seed: int = 0
+
+
+class AnnotationConfig(Section):
+    """The cascade (DESIGN.md, "Cascade")."""
+
+    tiers: list[TierConfig] = Field(default_factory=_default_tiers, min_length=1)
+    split_fractions: tuple[float, float, float] = Field(
+        default=(0.5, 0.25, 0.25), description="tier-training, calibration, test (by query)"
+    )
+    cost_budget: float = Field(
+        default=0.5, gt=0, description="cascade compute as a share of the top tier alone"
+    )
+    min_qwk: float | None = Field(default=None, description="agreement gate on the test split")
+    split_seed: int = 0
+    max_pairs_per_split: int | None = Field(
+        default=None,
+        ge=1,
+        description="calibrate and evaluate on at most this many pairs per split (whole queries)",
+    )
+    label_source: str | None = Field(
+        default=None, description="use human labels of this source only"
+    )
+    batch_size: int = Field(
+        default=64, ge=1, description="pairs per cascade batch (one transaction)"
+    )
+    injection_pairs: int = Field(
+        default=20, ge=0, description="test pairs attacked with injected instructions in the report"
+    )
+    tier1_training: Tier1Training = Field(default_factory=Tier1Training)
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> AnnotationConfig:
+        if abs(sum(self.split_fractions) - 1.0) > 1e-6 or min(self.split_fractions) < 0:
+            raise ValueError(
+                f"split_fractions must be three non-negative numbers summing to 1, "
+                f"got {list(self.split_fractions)}"
+            )
+        return self
+
+
+class AnnotatorSettings(Protocol):
+    """What the annotator reads of the pipeline configuration (``flows.config.PipelineConfig``)."""
+
+    workdir: Path
+    annotation: AnnotationConfig

@@ -1,0 +1,1 @@
+"""What every stage shares: configuration machinery, errors, hashing, progress, offline models."""

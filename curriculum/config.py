@@ -1,0 +1,55 @@
+"""The ``curriculum`` and ``export`` sections: levels, splits, augmentation and the export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import Field
+
+from core.config import Section
+
+__all__ = ["CurriculumConfig", "CurriculumSettings", "ExportConfig", "ExportSettings"]
+
+
+class CurriculumConfig(Section):
+    """Levels, stages, splits and augmentation (DESIGN.md, "Curriculum")."""
+
+    relevance_cutoff: int = Field(default=2, ge=1, le=3, description="grade >= this is relevant")
+    validation_fraction: float = Field(
+        default=0.1, ge=0, lt=1, description="share of queries held out, by a seeded hash"
+    )
+    split_by_product: bool = Field(
+        default=False,
+        description=(
+            "also split products: drop examples whose products cross the split (a pair example "
+            "survives validation only when both products fall there: expect a small validation)"
+        ),
+    )
+    typo_rate: float = Field(
+        default=0.15, ge=0, le=1, description="share of train queries given a noisy copy"
+    )
+    negatives_per_positive: int = Field(default=1, ge=1, description="stages 2 and 3")
+    use_description: bool = Field(
+        default=True, description="product text is title + description (as the dense channel)"
+    )
+    seed: int = 0
+
+
+class ExportConfig(Section):
+    output_dir: Path | None = Field(default=None, description="default: `workdir`/export")
+    push_to_hub: str | None = None
+
+
+class CurriculumSettings(Protocol):
+    """What a curriculum build reads of the pipeline configuration."""
+
+    curriculum: CurriculumConfig
+
+
+class ExportSettings(Protocol):
+    """What an export reads of the pipeline configuration."""
+
+    workdir: Path
+    curriculum: CurriculumConfig
+    export: ExportConfig

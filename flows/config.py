@@ -1,0 +1,83 @@
+"""The pipeline configuration: every stage's section in one YAML file, and the ``flows`` section.
+
+:class:`PipelineConfig` composes the sections each stage owns (``store``, ``mining``,
+``annotation``, ``curriculum``, ``export``) with ``flows`` (how the Prefect flows run).
+:func:`load_config` reads it from the built-in defaults, a YAML file and ``DISSENT_*``
+environment variables (:mod:`core.config` says how); ``dissent config show`` prints it.
+
+Example:
+    >>> cfg = load_config(Path("configs/sample.yaml"), environ={"DISSENT_MINING__TOP_K": "100"})
+    >>> cfg.mining.top_k, cfg.mining.hard_positive_k
+    (100, 10)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from annotator.config import AnnotationConfig
+from core.config import Section, dump_model, load_model
+from curriculum.config import CurriculumConfig, ExportConfig
+from miners.config import MiningConfig
+from store.db import StoreConfig
+
+__all__ = ["FlowsConfig", "PipelineConfig", "dump_config", "load_config"]
+
+
+class FlowsConfig(Section):
+    """How the Prefect flows run: task runner, fan-out size, retries."""
+
+    task_runner: Literal["thread", "dask"] = Field(
+        default="thread",
+        description="thread: one process; dask: a Dask cluster (address, or a local one)",
+    )
+    dask_address: str | None = Field(
+        default=None, description="scheduler address (tcp://host:8786); unset: a LocalCluster"
+    )
+    dask_workers: int = Field(default=2, ge=1, description="workers of the local Dask cluster")
+    max_workers: int = Field(default=2, ge=1, description="threads of the thread task runner")
+    queries_per_batch: int = Field(default=50, ge=1, description="annotation fan-out unit")
+    retries: int = Field(default=2, ge=0, description="retries of model and network tasks")
+    retry_delay_s: float = Field(default=10.0, ge=0, description="first back-off; doubles")
+
+
+class PipelineConfig(Section):
+    """The whole pipeline configuration."""
+
+    workdir: Path = Field(default=Path("dissent-work"), description="outputs and the default store")
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    mining: MiningConfig = Field(default_factory=MiningConfig)
+    annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    flows: FlowsConfig = Field(default_factory=FlowsConfig)
+
+    @property
+    def store_url(self) -> str:
+        """The effective store URL (the SQLite default lives in ``workdir``)."""
+        return self.store.url or f"sqlite:///{self.workdir / 'dissent.db'}"
+
+
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> PipelineConfig:
+    """Read the effective pipeline configuration.
+
+    Args:
+        path: a YAML file; ``None`` uses ``$DISSENT_CONFIG`` if set, else only the defaults.
+        environ: the environment to read ``DISSENT_*`` overrides from (default ``os.environ``).
+
+    Raises:
+        ConfigError: the file is missing or not YAML, or a key or value is invalid; the
+            message names the key and what is allowed.
+    """
+    return load_model(PipelineConfig, path, environ)
+
+
+def dump_config(config: PipelineConfig) -> str:
+    """The configuration as YAML, as ``dissent config show`` prints it."""
+    return dump_model(config)
