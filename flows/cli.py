@@ -9,20 +9,38 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
+from rich.text import Text
 
 from core.errors import DissentError
 from flows.config import PipelineConfig, dump_config, load_config
 
 __all__ = ["app", "main"]
 
+
+class _UserErrorsAsOneLine(typer.core.TyperGroup):
+    """The root command: a user error (DissentError) prints one red line and exits 1.
+
+    In the command rather than around it, so that it holds in-process too
+    (``typer.testing.CliRunner().invoke(app, ...)``). Usage errors are no DissentError: exit 2.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # ctx: typer's (vendored, private) click Context
+        try:
+            return super().invoke(ctx)
+        except DissentError as exc:
+            err.print(Text("error: ", style="bold red") + Text(str(exc)))
+            sys.exit(1)
+
+
 app = typer.Typer(
     name="dissent",
+    cls=_UserErrorsAsOneLine,
     help="Graded, curriculum-ordered training data from the disagreement of retrieval systems.",
     no_args_is_help=True,
     add_completion=False,
@@ -45,6 +63,7 @@ curriculum_app = typer.Typer(
 )
 app.add_typer(curriculum_app, name="curriculum")
 
+# Everything printed holds user text (paths, titles, labels): never read it as rich markup.
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -142,7 +161,7 @@ def ingest_all(
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
     """Print the effective configuration (defaults, file, DISSENT_* overrides) as YAML."""
-    out.print(dump_config(_config(config)), end="", markup=False, highlight=False)
+    out.print(dump_config(_config(config)), end="")
 
 
 # ------------------------------------------------------------------------------ prompts
@@ -161,10 +180,10 @@ def prompts_show(
 
     prompt = load_prompt(name)
     product = {"title": title, "brand": "DEWALT", "product_type": "Cordless Drill"}
-    out.print(f"prompt {prompt.name} version {prompt.version}", markup=False)
+    out.print(f"prompt {prompt.name} version {prompt.version}")
     for message in prompt.render(query, product):
-        out.print(f"--- {message['role']} ---", markup=False)
-        out.print(message["content"], markup=False, highlight=False)
+        out.print(f"--- {message['role']} ---")
+        out.print(message["content"])
 
 
 # ------------------------------------------------------------------------------ mine
@@ -187,7 +206,7 @@ def mine_command(
     with progress_display(transient=True):
         report = mine(engine, cfg, query_limit=limit, index_dir=cfg.workdir / "indexes")
     for line in report.lines():
-        out.print(line, markup=False, highlight=False)
+        out.print(line)
 
 
 # ------------------------------------------------------------------------------ annotate
@@ -219,7 +238,7 @@ def annotate_command(
     with progress_display(transient=True):
         report = annotate(engine, cfg, mining_run=run, sets=sets, limit=limit)
     for line in report.lines():
-        out.print(line, markup=False, highlight=False)
+        out.print(line)
 
 
 @annotate_app.command("train-tier1")
@@ -236,7 +255,7 @@ def train_tier1_command(
 
     cfg = _config(config)
     path = train_tier1(open_store(cfg.store_url), cfg, epochs=epochs, limit=limit)
-    out.print(f"tier 1 cross-encoder saved to {path}", markup=False)
+    out.print(f"tier 1 cross-encoder saved to {path}")
 
 
 @app.command("calibrate")
@@ -256,10 +275,9 @@ def calibrate_command(
     out.print(
         f"cascade on the test split: exact agreement {exact}, QWK {qwk}, "
         f"compute {outcome.cascade.cost_share_of_top_tier:.1%} of the top tier",
-        markup=False,
     )
     for kind, path in paths.items():
-        out.print(f"report ({kind}): {path}", markup=False)
+        out.print(f"report ({kind}): {path}")
 
 
 # ------------------------------------------------------------------------------ curriculum
@@ -283,7 +301,7 @@ def curriculum_build_command(
     cfg = _config(config)
     report = build_curriculum(open_store(cfg.store_url), cfg, mining_run=run, cascade=cascade)
     for line in report.lines():
-        out.print(line, markup=False, highlight=False)
+        out.print(line)
 
 
 @app.command("export")
@@ -313,7 +331,7 @@ def export_command(
         hub_repo=push_to_hub or cfg.export.push_to_hub,
     )
     for line in report.lines():
-        out.print(line, markup=False, highlight=False)
+        out.print(line)
 
 
 # ------------------------------------------------------------------------------ run
@@ -337,7 +355,7 @@ def run_command(
     cfg = _config(config)
     result = pipeline(cfg, str(mapping) if mapping else None, None, query_limit)
     for line in outputs_lines(result):
-        out.print(line, markup=False, highlight=False)
+        out.print(line)
 
 
 # ------------------------------------------------------------------------------ status
@@ -372,12 +390,8 @@ def status(config: ConfigOption = None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: one line and exit 1 on user errors."""
-    try:
-        app()  # usage errors are handled (and exit 2) inside
-    except DissentError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-        sys.exit(1)
+    """Console-script entry point (user errors: see ``_UserErrorsAsOneLine``)."""
+    app()  # usage errors are handled (and exit 2) inside
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from ingest.mapping import load_mapping
 from store.ledger import table_counts
 from store.schema import HumanLabel, Product
 from tests.conftest import ROOT
+from tests.flows.test_cli import run
 
 pytestmark = pytest.mark.homedepot
 
@@ -47,24 +46,13 @@ def test_homedepot_ingests_with_the_shipped_mapping(engine: Engine, homedepot_cs
 
 
 def test_homedepot_from_the_command_line(homedepot_csv: Path, tmp_path: Path) -> None:
-    env = {
-        "DISSENT_STORE__URL": f"sqlite:///{tmp_path / 'hd.db'}",
-        "PATH": str(Path(sys.executable).parent),
-    }
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dissent"),
-            "ingest",
-            "all",
-            str(homedepot_csv),
-            "--mapping",
-            str(ROOT / "configs/homedepot.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
+    done = run(
+        "ingest",
+        "all",
+        str(homedepot_csv),
+        "--mapping",
+        str(ROOT / "configs/homedepot.yaml"),
+        env={"DISSENT_STORE__URL": f"sqlite:///{tmp_path / 'hd.db'}"},
     )
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.stderr
     assert "labels: 74067 rows" in done.stdout and "74067 new" in done.stdout
