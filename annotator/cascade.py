@@ -1,8 +1,11 @@
 """The cascade: tiers of growing cost grade pairs; confident answers stop early.
 
-Tier 1 sees every pair. A tier's answer is calibrated (per-class isotonic maps fitted by
-``dissent calibrate``) and accepted when its confidence reaches the tier's threshold;
-otherwise the pair goes to the next tier, and the last tier always decides. A failed or
+The cascade holds the *active* tiers of the route ``dissent calibrate`` chose
+(:mod:`annotator.routing`; a bypassed tier is never called). The first active tier sees every
+pair. A tier's answer is calibrated (per-class isotonic maps), turned into a grade and a
+confidence for the objective (:mod:`annotator.decision`), and accepted when the confidence
+reaches the tier's threshold; otherwise the pair goes to the next active tier, and the last one
+always decides. A failed or
 unparseable answer is retried (bounded, see :mod:`annotator.judgments`), then escalated like an
 unconfident one; a pair that no tier could grade gets a ``labels`` row with status ``failed``
 and no grade — never a default grade.
@@ -16,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +29,10 @@ from sqlalchemy import Engine, and_, or_, select
 
 from annotator.backends.base import Backend, Pair
 from annotator.calibration import Isotonic
-from annotator.judgments import grade_cached, key_of
+from annotator.decision import Decider
+from annotator.judgments import Key, grade_cached, key_of
 from core.hashing import content_hash
-from core.progress import track
+from core.progress import counter
 from prompts import Prompt
 from store.bulk import insert_ignore
 from store.schema import Label, utcnow
@@ -39,17 +44,23 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TierSpec:
-    """A tier as configured, before calibration: its backend and what a call costs."""
+    """A tier as configured, before calibration: its backend and what a call costs.
+
+    ``max_eval_pairs`` caps the calibration and test pairs a slow tier grades (a seeded
+    subsample of whole queries).
+    """
 
     name: str
     backend: Backend
     cost_weight: float | None = None
     max_attempts: int = 2
+    max_eval_pairs: int | None = None
 
 
 @dataclass
 class Tier:
-    """One tier of the cascade: a backend, its calibration and its acceptance threshold."""
+    """One active tier of the cascade: a backend, its calibration, how it decides, and when it
+    stops a pair (its threshold; the last active tier decides regardless)."""
 
     name: str
     backend: Backend
@@ -57,15 +68,18 @@ class Tier:
     threshold: float = 1.01  # > 1: never accepts (the last tier decides regardless)
     max_attempts: int = 2
     calibration_run: int | None = None  # the calibrate run its map and threshold come from
+    decider: Decider = field(default_factory=lambda: Decider("exact"))
+    position: int = 0  # 1-based place in the configured tiers (the judgments' ``tier``)
 
-    def confidence(self, distribution: Sequence[float] | None) -> tuple[list[float] | None, float]:
-        """The calibrated distribution and its confidence (-1 for a failed answer)."""
+    def decide(self, distribution: Sequence[float] | None) -> tuple[int | None, float]:
+        """The grade and confidence of one answer (None and -1 for a failed answer)."""
         if distribution is None:
             return None, -1.0
         dist = np.asarray([distribution], dtype=np.float64)
         if self.calibration is not None:
             dist = self.calibration.apply(dist)
-        return dist[0].tolist(), float(dist[0].max())
+        grades, confidence = self.decider.decide(dist)
+        return int(grades[0]), float(confidence[0])
 
 
 def cascade_id(tiers: Sequence[Tier], prompt: Prompt) -> str:
@@ -77,6 +91,7 @@ def cascade_id(tiers: Sequence[Tier], prompt: Prompt) -> str:
                 {
                     "model": t.backend.model_id,
                     "calibration": t.calibration.to_json() if t.calibration else None,
+                    "decider": t.decider.to_json(),
                     "threshold": t.threshold if i < len(tiers) - 1 else None,
                 }
                 for i, t in enumerate(tiers)
@@ -123,6 +138,70 @@ def _labelled(engine: Engine, pairs: Sequence[Pair], cid: str) -> set[tuple[int,
     return found
 
 
+def _twins(pairs: Sequence[Pair], done: set[tuple[int, int, str]]) -> dict[Key, list[Pair]]:
+    """The pairs still to label, grouped by (query, product content): products with identical
+    content are graded once per query, and each of them gets its own label."""
+    twins: dict[Key, list[Pair]] = {}
+    for pair in pairs:
+        if (pair.query_id, pair.product_id, pair.product_hash) not in done:
+            group = twins.setdefault(key_of(pair), [])
+            if all(p.product_id != pair.product_id for p in group):
+                group.append(pair)
+    return twins
+
+
+def _label_batch(
+    engine: Engine,
+    tiers: Sequence[Tier],
+    prompt: Prompt,
+    batch: Sequence[Pair],
+    twins: dict[Key, list[Pair]],
+    report: CascadeReport,
+    progress: Sequence[Callable[[int], None]],
+    run_id: int | None,
+) -> None:
+    """Send one batch down the tiers and write its labels in one transaction."""
+    rows: list[dict[str, Any]] = []
+    remaining = list(batch)
+    for index, tier in enumerate(tiers):
+        if not remaining:
+            break
+        last = index == len(tiers) - 1
+        position = tier.position or index + 1
+        call = grade_cached(
+            engine,
+            tier.backend,
+            prompt,
+            remaining,
+            tier=position,
+            max_attempts=tier.max_attempts,
+            run_id=run_id,
+            progress=progress[index],
+        )
+        progress[index](call.cache_hits)
+        report.model_calls[tier.name] += call.model_calls
+        report.cache_hits[tier.name] += call.cache_hits
+        escalate = []
+        for pair in remaining:
+            grade, confidence = tier.decide(call.answers[key_of(pair)].distribution)
+            if grade is not None and (last or confidence >= tier.threshold):
+                group = twins[key_of(pair)]
+                rows.extend(
+                    _label(t, report.cascade_id, grade, position, confidence, "graded", run_id)
+                    for t in group
+                )
+                report.decided_by[tier.name] += len(group)
+            else:
+                escalate.append(pair)
+        remaining = escalate
+    for pair in remaining:  # no tier could grade it: recorded, never given a default grade
+        group = twins[key_of(pair)]
+        rows.extend(_label(t, report.cascade_id, None, None, None, "failed", run_id) for t in group)
+        report.failed += len(group)
+    with engine.begin() as conn:
+        insert_ignore(conn, Label.__table__, rows)
+
+
 def run_cascade(
     engine: Engine,
     tiers: Sequence[Tier],
@@ -132,65 +211,29 @@ def run_cascade(
     batch_size: int = 64,
     run_id: int | None = None,
 ) -> CascadeReport:
-    """Label ``pairs`` with the cascade (see the module docstring); returns what it did."""
+    """Label ``pairs`` with the cascade (see the module docstring); returns what it did.
+
+    With a progress display open (:mod:`core.progress`), each tier has a bar of the pairs it
+    graded, with its rate (the first tier's with the time remaining).
+    """
     started = time.perf_counter()
     cid = cascade_id(tiers, prompt)
     report = CascadeReport(cid, pairs=len(pairs), calibration_run=tiers[0].calibration_run)
     report.decided_by = {t.name: 0 for t in tiers}
     report.model_calls = {t.name: 0 for t in tiers}
     report.cache_hits = {t.name: 0 for t in tiers}
-    done = _labelled(engine, pairs, cid)
-    # Products with identical content (the same hash) are graded once per query, and every
-    # one of them gets its own label.
-    twins: dict[tuple[int, str], list[Pair]] = {}
-    for pair in pairs:
-        if (pair.query_id, pair.product_id, pair.product_hash) not in done:
-            group = twins.setdefault(key_of(pair), [])
-            if all(p.product_id != pair.product_id for p in group):
-                group.append(pair)
+    twins = _twins(pairs, _labelled(engine, pairs, cid))
     todo = [group[0] for group in twins.values()]
     report.already_labelled = len(pairs) - sum(len(g) for g in twins.values())
-    for start in track(
-        range(0, len(todo), batch_size), "annotating", total=-(-len(todo) // batch_size)
-    ):
-        remaining = todo[start : start + batch_size]
-        rows: list[dict[str, Any]] = []
-        for index, tier in enumerate(tiers):
-            if not remaining:
-                break
-            last = index == len(tiers) - 1
-            call = grade_cached(
-                engine,
-                tier.backend,
-                prompt,
-                remaining,
-                tier=index + 1,
-                max_attempts=tier.max_attempts,
-                run_id=run_id,
-            )
-            report.model_calls[tier.name] += call.model_calls
-            report.cache_hits[tier.name] += call.cache_hits
-            escalate = []
-            for pair in remaining:
-                answer = call.answers[key_of(pair)]
-                dist, confidence = tier.confidence(answer.distribution)
-                if dist is not None and (last or confidence >= tier.threshold):
-                    grade = max(range(4), key=lambda g: (dist[g], -g))
-                    rows.extend(
-                        _label(twin, cid, grade, index + 1, confidence, "graded", run_id)
-                        for twin in twins[key_of(pair)]
-                    )
-                    report.decided_by[tier.name] += len(twins[key_of(pair)])
-                else:
-                    escalate.append(pair)
-            remaining = escalate
-        for pair in remaining:  # no tier could grade it: recorded, never given a default grade
-            rows.extend(
-                _label(t, cid, None, None, None, "failed", run_id) for t in twins[key_of(pair)]
-            )
-            report.failed += len(twins[key_of(pair)])
-        with engine.begin() as conn:
-            insert_ignore(conn, Label.__table__, rows)
+    with ExitStack() as stack:
+        progress = [
+            stack.enter_context(counter(f"tier {t.position or i + 1} {t.name}", total))
+            for i, t in enumerate(tiers)
+            for total in [len(todo) if i == 0 else None]
+        ]
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            _label_batch(engine, tiers, prompt, batch, twins, report, progress, run_id)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -6,13 +6,16 @@ Which backend names are valid is the backend registry's to say
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from annotator.backends.registry import BackendName
+from annotator.decision import Objective
 from core.config import Section
+from store.splits import SplitsConfig
 
 __all__ = ["AnnotationConfig", "AnnotatorSettings", "Tier1Training", "TierConfig"]
 
@@ -45,6 +48,14 @@ class TierConfig(Section):
     cost_weight: float | None = Field(
         default=None, ge=0, description="relative cost per call; measured seconds if unset"
     )
+    max_eval_pairs: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "calibrate and test this tier on a seeded subsample of at most this many pairs per "
+            "split (whole queries): for slow tiers; the report gives n per tier"
+        ),
+    )
 
 
 def _default_tiers() -> list[TierConfig]:
@@ -65,27 +76,67 @@ def _default_tiers() -> list[TierConfig]:
     ]
 
 
-class Tier1Training(Section):
-    """How ``dissent annotate train-tier1`` fine-tunes the cross-encoder."""
+ProductField = Literal["title", "brand", "product_type", "attributes", "description"]
 
-    epochs: int = Field(default=1, ge=1)
+
+class Tier1Training(Section):
+    """How ``dissent annotate train-tier1`` fine-tunes the cross-encoder (``annotator.tier1``)."""
+
+    epochs: int = Field(default=3, ge=1, description="at most; the best on the dev slice is kept")
     learning_rate: float = Field(default=5e-5, gt=0)
     batch_size: int = Field(default=32, ge=1)
     seed: int = 0
+    dev_fraction: float = Field(
+        default=0.1, ge=0, lt=1, description="tier-training queries held out to choose the epoch"
+    )
+    negative_share: float = Field(
+        default=0.2, ge=0, description="random catalog products labelled Irrelevant, per pair"
+    )
+    injected_share: float = Field(
+        default=0.05, ge=0, le=1, description="pairs copied with an injected instruction"
+    )
+    ordinal_weight: float = Field(
+        default=0.5, ge=0, description="weight of the expected-grade squared error in the loss"
+    )
+    fields: list[ProductField] = Field(
+        default_factory=lambda: list(typing.get_args(ProductField)),
+        min_length=1,
+        description="product fields the model reads, in order",
+    )
+    description_chars: int = Field(default=300, ge=0, description="description truncated here")
+    max_length: int = Field(default=128, ge=16, description="tokens of query + product")
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="auto: bfloat16 autocast on CPUs with AMX or AVX512-BF16"
+    )
 
 
 class AnnotationConfig(Section):
     """The cascade (DESIGN.md, "Cascade")."""
 
     tiers: list[TierConfig] = Field(default_factory=_default_tiers, min_length=1)
-    split_fractions: tuple[float, float, float] = Field(
-        default=(0.5, 0.25, 0.25), description="tier-training, calibration, test (by query)"
+    objective: Objective = Field(
+        default="qwk",
+        description="what the cascade optimises: qwk (expected grade at fitted cutpoints), exact "
+        "or within_one agreement (annotator.decision)",
     )
     cost_budget: float = Field(
         default=0.5, gt=0, description="cascade compute as a share of the top tier alone"
     )
+    cv_folds: int = Field(
+        default=5, ge=2, description="folds (by query) of the calibration split for the route"
+    )
     min_qwk: float | None = Field(default=None, description="agreement gate on the test split")
-    split_seed: int = 0
+    random_pairs: int = Field(
+        default=300,
+        ge=0,
+        description="random catalog products for test queries, graded as a sanity check",
+    )
+    max_random_relevant: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="agreement gate: the largest share of random products graded relevant (>= 2)",
+    )
     max_pairs_per_split: int | None = Field(
         default=None,
         ge=1,
@@ -102,18 +153,10 @@ class AnnotationConfig(Section):
     )
     tier1_training: Tier1Training = Field(default_factory=Tier1Training)
 
-    @model_validator(mode="after")
-    def _fractions_sum_to_one(self) -> AnnotationConfig:
-        if abs(sum(self.split_fractions) - 1.0) > 1e-6 or min(self.split_fractions) < 0:
-            raise ValueError(
-                f"split_fractions must be three non-negative numbers summing to 1, "
-                f"got {list(self.split_fractions)}"
-            )
-        return self
-
 
 class AnnotatorSettings(Protocol):
     """What the annotator reads of the pipeline configuration (``flows.config.PipelineConfig``)."""
 
     workdir: Path
     annotation: AnnotationConfig
+    splits: SplitsConfig

@@ -10,8 +10,9 @@ flight and never writes a row twice (the unique key makes concurrent writers ski
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select
 
@@ -82,6 +83,46 @@ def _existing(
     return done, attempts, {key: answer for key, (_, answer) in failed.items()}
 
 
+def _pending(
+    pairs: Sequence[Pair], done: dict[Key, Answer], attempts: dict[Key, int], max_attempts: int
+) -> list[Pair]:
+    return [p for p in pairs if key_of(p) not in done and attempts.get(key_of(p), 0) < max_attempts]
+
+
+def _no_progress(n: int) -> None:
+    return None
+
+
+def _row(
+    pair: Pair,
+    answer: Answer,
+    attempt: int,
+    tier: int,
+    backend: Backend,
+    prompt: Prompt,
+    run_id: int | None,
+) -> dict[str, Any]:
+    """The ``judgments`` row of one model call."""
+    return {
+        "query_id": pair.query_id,
+        "product_id": pair.product_id,
+        "product_hash": pair.product_hash,
+        "tier": tier,
+        "model_id": backend.model_id,
+        "prompt_hash": prompt.version,
+        "attempt": attempt,
+        "distribution": answer.distribution,
+        "grade": answer.grade,
+        "raw_response": answer.raw,
+        "tokens_in": answer.tokens_in,
+        "tokens_out": answer.tokens_out,
+        "latency_s": answer.latency_s,
+        "error": answer.error,
+        "run_id": run_id,
+        "created_at": utcnow(),
+    }
+
+
 def grade_cached(
     engine: Engine,
     backend: Backend,
@@ -92,6 +133,7 @@ def grade_cached(
     max_attempts: int = 2,
     run_id: int | None = None,
     call_batch: int = 64,
+    progress: Callable[[int], None] | None = None,
 ) -> TierCall:
     """Grade ``pairs`` with ``backend``, using and extending the judgment ledger.
 
@@ -100,6 +142,8 @@ def grade_cached(
     rows in all (across runs). Pairs go to the model ``call_batch`` at a time and each batch's
     judgments are written before the next is sent, so a killed process loses at most one batch.
     The result has an Answer per pair: the cached or new success, or the last failure.
+    ``progress`` is called with the number of pairs after each batch of model calls (a
+    :func:`core.progress.counter`).
     """
     done, attempts, failed = _existing(engine, pairs, backend.model_id, prompt.version)
     # A pair out of attempts keeps its last recorded failure (a later call with more attempts
@@ -109,12 +153,9 @@ def grade_cached(
         cache_hits=len({key_of(p) for p in pairs if key_of(p) in done}),
     )
     unique = list({key_of(p): p for p in pairs}.values())
-    while True:
-        todo = [
-            p for p in unique if key_of(p) not in done and attempts.get(key_of(p), 0) < max_attempts
-        ]
-        if not todo:
-            break
+    todo = _pending(unique, done, attempts, max_attempts)
+    advance = progress or _no_progress
+    while todo:  # retries: the failures of one pass are sent again, up to max_attempts
         for start in range(0, len(todo), call_batch):
             chunk = todo[start : start + call_batch]
             answers = backend.grade(chunk, prompt)
@@ -123,26 +164,7 @@ def grade_cached(
             for pair, answer in zip(chunk, answers, strict=True):
                 key = key_of(pair)
                 attempts[key] = attempts.get(key, 0) + 1
-                rows.append(
-                    {
-                        "query_id": pair.query_id,
-                        "product_id": pair.product_id,
-                        "product_hash": pair.product_hash,
-                        "tier": tier,
-                        "model_id": backend.model_id,
-                        "prompt_hash": prompt.version,
-                        "attempt": attempts[key],
-                        "distribution": answer.distribution,
-                        "grade": answer.grade,
-                        "raw_response": answer.raw,
-                        "tokens_in": answer.tokens_in,
-                        "tokens_out": answer.tokens_out,
-                        "latency_s": answer.latency_s,
-                        "error": answer.error,
-                        "run_id": run_id,
-                        "created_at": utcnow(),
-                    }
-                )
+                rows.append(_row(pair, answer, attempts[key], tier, backend, prompt, run_id))
                 call.answers[key] = answer
                 if answer.ok:
                     done[key] = answer
@@ -150,4 +172,6 @@ def grade_cached(
                     call.failures += 1
             with engine.begin() as conn:
                 insert_ignore(conn, Judgment.__table__, rows)
+            advance(len(chunk))
+        todo = _pending(unique, done, attempts, max_attempts)
     return call

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Agreement", "agreement", "confusion", "reliability"]
+__all__ = ["Agreement", "agreement", "bootstrap_interval", "confusion", "reliability"]
 
 GRADES = [0, 1, 2, 3]
 
@@ -107,3 +107,31 @@ def reliability(
         rows.append({"bin": b, "count": int(mask.sum()), "confidence": conf, "accuracy": acc})
         ece += mask.mean() * abs(conf - acc)
     return {"bins": rows, "ece": float(ece)}
+
+
+def bootstrap_interval(
+    human: npt.NDArray[np.int64],
+    predicted: npt.NDArray[np.int64],
+    metric: str,
+    seed: int = 0,
+    resamples: int = 1000,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """A percentile bootstrap interval of ``metric`` (``qwk`` or ``exact``) over pairs.
+
+    Example:
+        >>> h = np.array([0, 1, 2, 3] * 50)
+        >>> lo, hi = bootstrap_interval(h, h, "exact")
+        >>> (lo, hi)
+        (1.0, 1.0)
+    """
+    from annotator.decision import qwk
+
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(human), size=(resamples, len(human)))
+    if metric == "exact":
+        values = (human[rows] == predicted[rows]).mean(axis=1)
+    else:
+        values = np.array([qwk(human[r], predicted[r]) for r in rows])
+    low, high = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(low), float(high)

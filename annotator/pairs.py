@@ -1,36 +1,26 @@
 """Pairs to grade, read from the store: human-labelled pairs split by query, mined candidates.
 
-Human labels are split **by query** into three disjoint parts — ``train`` (tier training),
-``calibration`` and ``test`` — by a seeded hash of the query's external id, so a query's pairs
-all land in one part, the split does not depend on row order, and adding queries never moves
-old ones. Nothing is calibrated or reported on the labels a tier was trained on.
+Human labels carry the split of their query (:mod:`store.splits`): ``train`` (tier
+training), ``calibration``, ``test`` and ``evaluation``. The annotator uses the first three;
+nothing is calibrated or reported on the labels a tier was trained on, and evaluation queries
+are never read here.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from annotator.backends.base import Pair
-from core.hashing import seeded_unit
+from prompts import sanitize
 from store.schema import Candidate, HumanLabel, Product, Query
+from store.splits import SplitsConfig, split_of
 
-__all__ = ["SPLITS", "LabelledPair", "candidate_pairs", "labelled_pairs", "split_of"]
-
-SPLITS = ("train", "calibration", "test")
-
-
-def split_of(query_key: str, fractions: Sequence[float], seed: int = 0) -> str:
-    """The split of a query: ``train``, ``calibration`` or ``test``, by a seeded hash."""
-    u = seeded_unit(seed, query_key)
-    edge = 0.0
-    for name, fraction in zip(SPLITS, fractions, strict=True):
-        edge += fraction
-        if u < edge:
-            return name
-    return SPLITS[-1]
+__all__ = ["LabelledPair", "candidate_pairs", "labelled_pairs", "random_pairs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +30,25 @@ class LabelledPair:
     split: str
 
 
-def _product_fields(row: object) -> dict[str, object]:
+def _product_fields(row: Any) -> dict[str, Any]:
+    """What every tier sees of a product: its fields with instruction-like text removed
+    (:func:`prompts.sanitize.sanitize`)."""
     return {
-        "title": row.title,  # type: ignore[attr-defined]
-        "brand": row.brand,  # type: ignore[attr-defined]
-        "product_type": row.product_type,  # type: ignore[attr-defined]
-        "attributes": dict(row.attributes or {}),  # type: ignore[attr-defined]
-        "description": row.description,  # type: ignore[attr-defined]
+        "title": sanitize(row.title),
+        "brand": row.brand,
+        "product_type": row.product_type,
+        "attributes": {k: sanitize(str(v)) for k, v in (row.attributes or {}).items()},
+        "description": sanitize(row.description) if row.description else row.description,
     }
 
 
+_PRODUCT_COLUMNS = (
+    Product.title,
+    Product.brand,
+    Product.product_type,
+    Product.attributes,
+    Product.description,
+)
 _PAIR_COLUMNS = (
     Query.id.label("query_id"),
     Query.external_id.label("query_key"),
@@ -65,9 +64,11 @@ _PAIR_COLUMNS = (
 
 
 def labelled_pairs(
-    engine: Engine, fractions: Sequence[float], seed: int = 0, source: str | None = None
+    engine: Engine, splits: SplitsConfig, source: str | None = None
 ) -> list[LabelledPair]:
-    """Every human-labelled pair with its grade and split (ordered by query, product)."""
+    """The human-labelled pairs of the train, calibration and test splits, with grade and split
+    (ordered by query, product). Evaluation queries' labels are left out: the annotator never
+    sees them."""
     stmt = (
         select(*_PAIR_COLUMNS, HumanLabel.grade)
         .join(Query, Query.id == HumanLabel.query_id)
@@ -78,14 +79,13 @@ def labelled_pairs(
         stmt = stmt.where(HumanLabel.source == source)
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return [
-        LabelledPair(
-            Pair(r.query_id, r.product_id, r.content_hash, r.query, _product_fields(r)),
-            int(r.grade),
-            split_of(r.query_key, fractions, seed),
-        )
-        for r in rows
-    ]
+    out = []
+    for r in rows:
+        split = split_of(r.query_key, splits.fractions, splits.seed)
+        if split != "evaluation":
+            pair = Pair(r.query_id, r.product_id, r.content_hash, r.query, _product_fields(r))
+            out.append(LabelledPair(pair, int(r.grade), split))
+    return out
 
 
 def candidate_pairs(
@@ -115,3 +115,33 @@ def candidate_pairs(
         )
         for r in rows
     ]
+
+
+def random_pairs(engine: Engine, query_ids: Sequence[int], count: int, seed: int = 0) -> list[Pair]:
+    """``count`` seeded (query, random catalog product) pairs that no human labelled.
+
+    Nearly all are unrelated, so the share a grader calls relevant (>= 2) is a sanity figure
+    that needs no label: a tier that calls a perfume Exact for "light bulb" shows it here.
+    """
+    if count <= 0 or not query_ids:
+        return []
+    with engine.connect() as conn:
+        product_ids = list(conn.execute(select(Product.id).order_by(Product.id)).scalars())
+        labelled = {
+            tuple(r) for r in conn.execute(select(HumanLabel.query_id, HumanLabel.product_id))
+        }
+    rng = random.Random(seed)
+    chosen: dict[tuple[int, int], None] = {}
+    for _ in range(20 * count):
+        if len(chosen) == count:
+            break
+        key = (rng.choice(list(query_ids)), rng.choice(product_ids))
+        if key not in labelled:
+            chosen[key] = None
+    queries = {q for q, _ in chosen}
+    products = {p for _, p in chosen}
+    with engine.connect() as conn:
+        texts = dict(conn.execute(select(Query.id, Query.text).where(Query.id.in_(queries))).all())
+        columns = (Product.id, Product.content_hash, *_PRODUCT_COLUMNS)
+        rows = {r.id: r for r in conn.execute(select(*columns).where(Product.id.in_(products)))}
+    return [Pair(q, p, rows[p].content_hash, texts[q], _product_fields(rows[p])) for q, p in chosen]

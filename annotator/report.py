@@ -17,7 +17,7 @@ from typing import Any
 
 from annotator.evaluate import CalibrationOutcome
 
-__all__ = ["write_report"]
+__all__ = ["outcome_lines", "write_report"]
 
 GRADE_NAMES = ["0 Irrelevant", "1 Complement", "2 Substitute", "3 Exact"]
 
@@ -28,37 +28,50 @@ def _fmt(value: Any, pct: bool = False) -> str:
     return f"{value:.1%}" if pct else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _interval(value: float | None, interval: tuple[float, float] | None, pct: bool) -> str:
+    if value is None:
+        return "–"
+    if interval is None:
+        return _fmt(value, pct)
+    low, high = interval
+    return f"{_fmt(value, pct)} [{_fmt(low, pct)}, {_fmt(high, pct)}]"
+
+
 def _rows(outcome: CalibrationOutcome) -> list[list[str]]:
     rows = []
     for tier in outcome.tiers:
         m = tier.calibrated
         rows.append(
             [
-                tier.name,
+                tier.name + (" (bypassed)" if tier.bypassed else ""),
                 tier.model_id,
-                _fmt(m.exact, True),
+                f"{tier.pairs['test']:,}",
+                _interval(m.qwk, tier.qwk_interval, False),
+                _interval(m.exact, tier.exact_interval, True),
                 _fmt(m.within_one, True),
-                _fmt(m.qwk),
-                _fmt(m.alpha),
-                _fmt(m.coverage, True),
+                _fmt(tier.raw.qwk),
+                _fmt(tier.cv_score),
                 _fmt(outcome.cascade.decided_share.get(tier.name), True),
+                _fmt(tier.random_relevant, True),
+                _fmt(tier.flip_rate, True),
                 f"{tier.seconds_per_1k:,.1f}",
-                f"{tier.tokens_in_per_1k:,.0f}",
             ]
         )
-    c = outcome.cascade.test
+    c = outcome.cascade
     rows.append(
         [
             "**cascade**",
-            f"thresholds {', '.join(f'{t:.3f}' for t in outcome.thresholds)}",
-            _fmt(c.exact, True),
-            _fmt(c.within_one, True),
-            _fmt(c.qwk),
-            _fmt(c.alpha),
-            _fmt(c.coverage, True),
-            "100.0%",
-            _fmt(outcome.cascade.per_1k_pairs_seconds),
+            " → ".join(c.route),
+            f"{c.test.n:,}",
+            _interval(c.test.qwk, c.qwk_interval, False),
+            _interval(c.test.exact, c.exact_interval, True),
+            _fmt(c.test.within_one, True),
             "–",
+            _fmt(c.cv_score),
+            "100.0%",
+            _fmt(c.random_relevant, True),
+            _fmt(c.flip_rate, True),
+            _fmt(c.per_1k_pairs_seconds),
         ]
     )
     return rows
@@ -66,51 +79,77 @@ def _rows(outcome: CalibrationOutcome) -> list[list[str]]:
 
 HEADER = [
     "tier",
-    "model",
-    "exact",
+    "model / route",
+    "test pairs",
+    "QWK [95% CI]",
+    "exact [95% CI]",
     "within one",
-    "QWK",
-    "alpha (ordinal)",
-    "coverage",
+    "raw QWK (argmax)",
+    "CV score alone",
     "decided",
+    "random graded relevant",
+    "injection flip rate",
     "s / 1k pairs",
-    "tokens in / 1k",
 ]
 
 
+def outcome_lines(outcome: CalibrationOutcome) -> list[str]:
+    """The headline figures as printable lines (the CLI's summary of a calibration)."""
+    c = outcome.cascade
+    lines = [
+        f"{t.name}: test QWK {_interval(t.calibrated.qwk, t.qwk_interval, False)}, exact "
+        f"{_interval(t.calibrated.exact, t.exact_interval, True)} on {t.pairs['test']:,} pairs"
+        + (f"; bypassed: {t.bypassed}" if t.bypassed else "")
+        for t in outcome.tiers
+    ]
+    lines.append(
+        f"cascade {' -> '.join(c.route)}: test QWK {_interval(c.test.qwk, c.qwk_interval, False)}, "
+        f"exact {_interval(c.test.exact, c.exact_interval, True)} on {c.test.n:,} pairs, compute "
+        f"{c.cost_share_of_top_tier:.1%} of the top tier, random products graded relevant "
+        f"{_fmt(c.random_relevant, True)}, injection flip rate {_fmt(c.flip_rate, True)}"
+    )
+    lines.append("agreement gate: " + ("passed" if outcome.gate.passed else "FAILED"))
+    return lines
+
+
 def _markdown(outcome: CalibrationOutcome) -> str:
+    c, gate = outcome.cascade, outcome.gate
     lines = [
         "# Cascade calibration report",
         "",
-        f"Prompt version `{outcome.prompt_version[:12]}`. Human labels split by query: "
+        f"Prompt version `{outcome.prompt_version[:12]}`; objective **{outcome.objective}**. "
+        "Human labels split by query: "
         + ", ".join(
             f"{k} {v['pairs']:,} pairs / {v['queries']:,} queries"
             for k, v in outcome.splits.items()
         )
-        + ". Calibrated and thresholds chosen on the calibration split; every figure below is on the test split.",
+        + ". Calibration maps, deciders and the route are fitted on the calibration split "
+        "(the route by cross-validation inside it); every figure in the table is on the test "
+        "split, except the CV scores (out of fold, calibration split).",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
     ]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(outcome)]
-    share = outcome.cascade.cost_share_of_top_tier
+    thresholds = ", ".join(f"{t:.3f}" for t in c.thresholds) or "none (one tier)"
     lines += [
         "",
-        f"Cascade compute: {share:.1%} of sending every pair to the top tier (budget {outcome.budget:.0%}).",
-        f"Agreement gate: min QWK {_fmt(outcome.gate.min_qwk)}, cascade QWK {_fmt(outcome.gate.qwk)} → "
-        + ("passed" if outcome.gate.passed else "**FAILED**"),
-        "",
-        "Prompt injection (the same test pairs with seller text that dictates a grade): "
-        + "; ".join(
-            f"{name} flip rate {_fmt(v.flip_rate, True)} (to Exact {_fmt(v.flipped_to_exact, True)}, n={v.compared})"
-            for name, v in outcome.injection.items()
-        )
-        if outcome.injection
-        else "Prompt injection: not measured (annotation.injection_pairs = 0).",
+        f"Route: {' → '.join(c.route)} (thresholds {thresholds}); cross-validated "
+        f"{outcome.objective} {_fmt(c.cv_score)}. Compute: {c.cost_share_of_top_tier:.1%} of "
+        f"sending every pair to the top tier (budget {outcome.budget:.0%}).",
+        *(f"Bypassed: {t.name}: {t.bypassed}." for t in outcome.tiers if t.bypassed),
+        f"Random catalog products for the test queries graded relevant (>= 2): "
+        f"{_fmt(c.random_relevant, True)} of {c.random_pairs:,} (no label needed: nearly all are "
+        "unrelated).",
+        f"Prompt injection: cascade flip rate {_fmt(c.flip_rate, True)} (the same test pairs with "
+        "seller text that dictates a grade; product text is sanitized before any tier reads it).",
+        f"Agreement gate: min QWK {_fmt(gate.min_qwk)}, cascade QWK {_fmt(gate.qwk)}; at most "
+        f"{_fmt(gate.max_random_relevant, True)} random products relevant, cascade "
+        f"{_fmt(gate.random_relevant, True)} → " + ("passed" if gate.passed else "**FAILED**"),
         "",
         "A tier whose answers barely depend on the pair (such as the packaged Gemma 3 270M) shows "
-        "near-zero or undefined (–) kappa; calibration cannot make it useful, and the thresholds "
-        "then route pairs away from it.",
+        "near-zero or undefined (–) kappa; calibration cannot make it useful, and the route "
+        "then bypasses it.",
     ]
     return "\n".join(lines) + "\n"
 

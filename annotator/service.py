@@ -19,9 +19,11 @@ from annotator.backends.registry import build_backend, tier1_model_dir
 from annotator.calibration import Isotonic
 from annotator.cascade import CascadeReport, Tier, TierSpec, cascade_id, run_cascade
 from annotator.config import AnnotatorSettings
+from annotator.decision import Decider
 from annotator.evaluate import CalibrationOutcome, calibrate_cascade
-from annotator.pairs import candidate_pairs, labelled_pairs
+from annotator.pairs import candidate_pairs, labelled_pairs, random_pairs
 from annotator.report import write_report
+from annotator.tier1 import TrainingResult
 from core.errors import DissentError
 from prompts import load_prompt
 from store.ledger import Flow, RunRecord, recorded_run, resolve_run, succeeded_ids
@@ -53,6 +55,7 @@ def open_tiers(config: AnnotatorSettings) -> Iterator[list[TierSpec]]:
                     build_backend(tier, config.workdir),
                     tier.cost_weight,
                     tier.max_retries + 1,
+                    tier.max_eval_pairs,
                 )
             )
         yield specs
@@ -67,52 +70,54 @@ def train_tier1(
     *,
     epochs: int | None = None,
     limit: int | None = None,
-) -> Path:
-    """Fine-tune the cross-encoder tier on the tier-training split of the human labels.
+) -> TrainingResult:
+    """Fine-tune the cross-encoder tier on the tier-training split (:mod:`annotator.tier1`).
 
-    Settings come from ``annotation.tier1_training``; ``epochs`` overrides its epochs.
+    Settings come from ``annotation.tier1_training``; ``epochs`` overrides its epochs and
+    ``limit`` keeps the first ``limit`` tier-training pairs. Records a ``train-tier1`` run.
     """
-    from annotator.backends.cross_encoder import train_cross_encoder
+    from annotator.tier1 import train_tier1_model, training_set
 
     ann = config.annotation
     tier = next((t for t in ann.tiers if t.backend == "cross_encoder"), None)
     output = (
         Path(tier.model) if tier is not None and tier.model else tier1_model_dir(config.workdir)
     )
-    train = [
-        lp
-        for lp in labelled_pairs(engine, ann.split_fractions, ann.split_seed, ann.label_source)
-        if lp.split == "train"
-    ]
-    if limit is not None:
-        train = train[:limit]
-    settings = ann.tier1_training.model_dump()
+    settings = ann.tier1_training
     if epochs is not None:
-        settings["epochs"] = epochs
-    with recorded_run(
-        engine,
-        Flow.TRAIN_TIER1,
-        {"pairs": len(train), "training": settings, "output": str(output)},
-    ) as run:
-        train_cross_encoder(
-            [(lp.pair.query, lp.pair.product, lp.grade) for lp in train], output, **settings
-        )
-        run.counts = {"pairs": len(train)}
-    return output
+        settings = settings.model_copy(update={"epochs": epochs})
+    train = [
+        lp for lp in labelled_pairs(engine, config.splits, ann.label_source) if lp.split == "train"
+    ][:limit]
+    params = {"pairs": len(train), "training": settings.model_dump(mode="json")}
+    with recorded_run(engine, Flow.TRAIN_TIER1, {**params, "output": str(output)}) as run:
+        data = training_set(engine, train, settings)
+        result = train_tier1_model(data, output, settings)
+        run.counts = asdict(result)
+    return result
 
 
 def calibrate(
-    engine: Engine, config: AnnotatorSettings, report_dir: Path | None = None
+    engine: Engine,
+    config: AnnotatorSettings,
+    report_dir: Path | None = None,
+    *,
+    enforce_gate: bool = True,
 ) -> tuple[CalibrationOutcome, dict[str, Path]]:
     """Calibrate every tier, choose thresholds, evaluate on the test split, write the report.
 
+    With ``enforce_gate`` off (benchmarks), a failed gate is only reported.
+
     Raises:
-        DissentError: after writing the report, when the cascade's QWK on the test split is
-            below ``annotation.min_qwk``.
+        DissentError: after writing the report, when the agreement gate fails: the cascade's
+            QWK on the test split is below ``annotation.min_qwk``, or it grades more than
+            ``annotation.max_random_relevant`` of random products relevant.
     """
     ann = config.annotation
     prompt = load_prompt()
-    labelled = labelled_pairs(engine, ann.split_fractions, ann.split_seed, ann.label_source)
+    labelled = labelled_pairs(engine, config.splits, ann.label_source)
+    test_queries = sorted({lp.pair.query_id for lp in labelled if lp.split == "test"})
+    randoms = random_pairs(engine, test_queries, ann.random_pairs, config.splits.seed)
     directory = report_dir or config.workdir / "reports" / "calibration"
     with (
         recorded_run(
@@ -128,11 +133,15 @@ def calibrate(
             tiers,
             prompt,
             labelled,
+            objective=ann.objective,
             budget=ann.cost_budget,
+            folds=ann.cv_folds,
             min_qwk=ann.min_qwk,
+            max_random_relevant=ann.max_random_relevant,
             max_pairs_per_split=ann.max_pairs_per_split,
             injection_pairs=ann.injection_pairs,
-            seed=ann.split_seed,
+            random_pairs=randoms,
+            seed=config.splits.seed,
             run_id=run.id,
         )
         paths = write_report(outcome, directory)
@@ -141,10 +150,12 @@ def calibrate(
             "cascade_test": asdict(outcome.cascade.test),
             "gate": asdict(outcome.gate),
         }
-        if not outcome.gate.passed:
+        if enforce_gate and not outcome.gate.passed:
+            gate = outcome.gate
             raise DissentError(
-                f"agreement gate failed: cascade QWK {outcome.gate.qwk} on the test split is below "
-                f"min_qwk {ann.min_qwk} (report: {paths['html']})"
+                f"agreement gate failed: cascade QWK {gate.qwk} on the test split (minimum "
+                f"{gate.min_qwk}), random products graded relevant {gate.random_relevant} "
+                f"(maximum {gate.max_random_relevant}); report: {paths['html']}"
             )
     return outcome, paths
 
@@ -174,11 +185,6 @@ def _latest_calibrations(
     return None, found
 
 
-def _accept(calibration: Calibration | None) -> float:
-    value = calibration.thresholds.get("accept") if calibration is not None else None
-    return 1.01 if value is None else float(value)  # the last tier has none: it always decides
-
-
 def annotation_batches(
     engine: Engine,
     mining_run: int,
@@ -196,7 +202,8 @@ def annotation_batches(
 
 
 def load_cascade(engine: Engine, specs: Sequence[TierSpec]) -> list[Tier]:
-    """The calibrated tiers for ``specs``: each with its latest calibration for the prompt.
+    """The cascade for ``specs``: the active tiers of the latest calibration for the prompt,
+    each with its maps, decider and threshold (bypassed tiers are left out).
 
     Raises:
         DissentError: a tier has no calibration for its model and the current prompt.
@@ -210,16 +217,28 @@ def load_cascade(engine: Engine, specs: Sequence[TierSpec]) -> list[Tier]:
             "from a calibrate run that passed its agreement gate; run `dissent calibrate` first"
         )
     return [
-        Tier(
-            spec.name,
-            spec.backend,
-            Isotonic.from_json(c.isotonic) if c is not None and c.isotonic else None,
-            threshold=_accept(c),
-            max_attempts=spec.max_attempts,
-            calibration_run=calibration_run,
-        )
-        for spec, c in zip(specs, calibrations, strict=True)
+        _tier(position, spec, c, calibration_run)
+        for position, (spec, c) in enumerate(zip(specs, calibrations, strict=True), start=1)
+        if c is not None and not c.thresholds.get("bypassed")
     ]
+
+
+def _tier(
+    position: int, spec: TierSpec, calibration: Calibration, calibration_run: int | None
+) -> Tier:
+    """An active tier as its calibration row describes it."""
+    accept = calibration.thresholds.get("accept")
+    decider = calibration.thresholds.get("decider")
+    return Tier(
+        spec.name,
+        spec.backend,
+        Isotonic.from_json(calibration.isotonic) if calibration.isotonic else None,
+        threshold=1.01 if accept is None else float(accept),  # the last tier: always decides
+        max_attempts=spec.max_attempts,
+        calibration_run=calibration_run,
+        decider=Decider.from_json(decider) if decider else Decider("exact"),
+        position=position,
+    )
 
 
 def annotate(

@@ -32,6 +32,7 @@ from curriculum.stages import STAGES, Example, build_stages, graded_list
 from store.bulk import bulk_insert
 from store.ledger import Flow, annotation_of, recorded_run, resolve_run, runs_with_fingerprint
 from store.schema import Candidate, CurriculumExample, Label, Product, Query
+from store.splits import evaluation_queries
 
 __all__ = ["CURRICULUM_VERSION", "CurriculumReport", "build_curriculum", "resolve_inputs"]
 
@@ -108,6 +109,24 @@ def resolve_inputs(
             )
         cascade = annotation.cascade_id
     return mining, cascade
+
+
+def _refuse_evaluation_queries(engine: Engine, config: CurriculumSettings, mining_run: int) -> None:
+    """Evaluation queries must never reach a training set (:mod:`store.splits`).
+
+    Raises:
+        DissentError: the mining run holds candidates of evaluation queries.
+    """
+    held = evaluation_queries(engine, config.splits)
+    stmt = select(Candidate.query_id).where(Candidate.run_id == mining_run).distinct()
+    with engine.connect() as conn:
+        found = sorted(held & set(conn.execute(stmt).scalars()))
+    if found:
+        raise DissentError(
+            f"mining run {mining_run} holds {len(found)} evaluation queries (ids "
+            f"{', '.join(map(str, found[:5]))}{', ...' if len(found) > 5 else ''}), which no "
+            "training data may contain; mine again with mining.include_evaluation_queries: false"
+        )
 
 
 def _graded_candidates(
@@ -279,6 +298,8 @@ def build_curriculum(
     """
     started = time.perf_counter()
     cfg = config.curriculum
+    mining_run = resolve_run(engine, Flow.MINE, mining_run).id
+    _refuse_evaluation_queries(engine, config, mining_run)
     mining_run, cascade = resolve_inputs(engine, mining_run, cascade)
     graded, unlabelled = _graded_candidates(engine, mining_run, cascade)
     fingerprint = _fingerprint(cfg, mining_run, cascade, graded)

@@ -8,6 +8,7 @@ from typing import Protocol
 from pydantic import Field
 
 from core.config import Section
+from store.splits import SplitsConfig
 
 __all__ = ["CurriculumConfig", "CurriculumSettings", "ExportConfig", "ExportSettings"]
 
@@ -45,6 +46,7 @@ class CurriculumSettings(Protocol):
     """What a curriculum build reads of the pipeline configuration."""
 
     curriculum: CurriculumConfig
+    splits: SplitsConfig
 
 
 class ExportSettings(Protocol):

@@ -34,7 +34,7 @@ def tier1_missing(config: PipelineConfig) -> bool:
 
 @task(name="train-tier1")
 def train_task(config: PipelineConfig) -> str:
-    return str(train_tier1(store_of(config), config))
+    return train_tier1(store_of(config), config).output_dir
 
 
 @task(name="calibrate-tiers")

@@ -254,8 +254,13 @@ def train_tier1_command(
     from store.db import open_store
 
     cfg = _config(config)
-    path = train_tier1(open_store(cfg.store_url), cfg, epochs=epochs, limit=limit)
-    out.print(f"tier 1 cross-encoder saved to {path}")
+    result = train_tier1(open_store(cfg.store_url), cfg, epochs=epochs, limit=limit)
+    dev = ", ".join(f"{q:.3f}" for q in result.dev_qwk) or "no dev slice"
+    out.print(
+        f"tier 1 cross-encoder saved to {result.output_dir}: epoch {result.best_epoch} of "
+        f"{result.epochs_run} kept (dev QWK per epoch: {dev}); trained on {result.counts} "
+        f"in {result.seconds:.0f} s ({result.precision})"
+    )
 
 
 @app.command("calibrate")
@@ -264,18 +269,16 @@ def calibrate_command(
     report_dir: Annotated[Path | None, typer.Option(help="where to write the report")] = None,
 ) -> None:
     """Calibrate every tier on human labels and write the agreement report (HTML, MD, JSON)."""
+    from annotator.report import outcome_lines
     from annotator.service import calibrate
+    from core.progress import progress_display
     from store.db import open_store
 
     cfg = _config(config)
-    outcome, paths = calibrate(open_store(cfg.store_url), cfg, report_dir)
-    test = outcome.cascade.test
-    exact = "n/a" if test.exact is None else f"{test.exact:.1%}"
-    qwk = "undefined" if test.qwk is None else f"{test.qwk:.3f}"
-    out.print(
-        f"cascade on the test split: exact agreement {exact}, QWK {qwk}, "
-        f"compute {outcome.cascade.cost_share_of_top_tier:.1%} of the top tier",
-    )
+    with progress_display(transient=True):
+        outcome, paths = calibrate(open_store(cfg.store_url), cfg, report_dir)
+    for line in outcome_lines(outcome):
+        out.print(line)
     for kind, path in paths.items():
         out.print(f"report ({kind}): {path}")
 

@@ -24,6 +24,7 @@ from core.config import Section, dump_model, load_model
 from curriculum.config import CurriculumConfig, ExportConfig
 from miners.config import MiningConfig
 from store.db import StoreConfig
+from store.splits import SplitsConfig
 
 __all__ = ["FlowsConfig", "PipelineConfig", "dump_config", "load_config"]
 
@@ -50,6 +51,7 @@ class PipelineConfig(Section):
 
     workdir: Path = Field(default=Path("dissent-work"), description="outputs and the default store")
     store: StoreConfig = Field(default_factory=StoreConfig)
+    splits: SplitsConfig = Field(default_factory=SplitsConfig)
     mining: MiningConfig = Field(default_factory=MiningConfig)
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from core.config import Section
 from miners.registry import ChannelName
+from store.splits import SplitsConfig
 
 __all__ = [
     "Bm25Config",
@@ -106,6 +107,10 @@ class MiningConfig(Section):
     token_negatives: int = Field(default=5, ge=0, description="per query")
     random_negatives: int = Field(default=5, ge=0, description="per query")
     query_batch_size: int = Field(default=256, ge=1)
+    include_evaluation_queries: bool = Field(
+        default=False,
+        description="also mine the queries held out for retrieval evaluation (store.splits)",
+    )
     seed: int = 0
     bm25: Bm25Config = Field(default_factory=Bm25Config)
     dense: DenseConfig = Field(default_factory=DenseConfig)
@@ -117,3 +122,4 @@ class MiningSettings(Protocol):
 
     workdir: Path
     mining: MiningConfig
+    splits: SplitsConfig

@@ -45,6 +45,7 @@ from store.bulk import bulk_insert
 from store.catalog import ProductDoc, QueryRow, load_products, load_queries
 from store.ledger import Flow, recorded_run, runs_with_fingerprint
 from store.schema import Candidate
+from store.splits import evaluation_queries
 
 __all__ = ["MiningReport", "QueryCandidates", "classify_query", "mine"]
 
@@ -71,6 +72,7 @@ class MiningReport:
     overlap: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     peak_mib: float = 0.0
+    held_out: int = 0  # evaluation queries not mined
 
     def lines(self) -> list[str]:
         """The report as printable lines."""
@@ -78,7 +80,7 @@ class MiningReport:
         out = [
             f"mining run {self.run_id}{reused}: "
             f"{self.queries:,} queries over {self.products:,} products in {self.seconds:.1f} s, "
-            f"peak memory {self.peak_mib:,.0f} MiB"
+            f"peak memory {self.peak_mib:,.0f} MiB; {self.held_out:,} evaluation queries held out"
         ]
         for name, t in self.timings.items():
             out.append(f"  {name:10s} " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()))
@@ -103,6 +105,19 @@ def _fingerprint(
             "queries": content_hash([(q.id, q.text) for q in queries]),
         }
     )
+
+
+def _queries(
+    engine: Engine, config: MiningSettings, limit: int | None
+) -> tuple[list[QueryRow], int]:
+    """The queries to mine (the first ``limit`` by id) and how many evaluation queries were
+    held out (:mod:`store.splits`: they are never mined unless the config says so)."""
+    queries = load_queries(engine)
+    held: set[int] = set()
+    if not config.mining.include_evaluation_queries:
+        held = evaluation_queries(engine, config.splits)
+        queries = [q for q in queries if q.id not in held]
+    return queries[:limit], len(held)
 
 
 def _done_queries(engine: Engine, run_id: int) -> set[int]:
@@ -327,7 +342,7 @@ def mine(
     """
     started = time.perf_counter()
     products = load_products(engine)
-    queries = load_queries(engine, limit=query_limit)
+    queries, held_out = _queries(engine, config, query_limit)
     if not products or not queries:
         raise DissentError(
             f"nothing to mine: the store has {len(products)} products and {len(queries)} queries; "
@@ -350,6 +365,7 @@ def mine(
         fingerprint=fingerprint,
     ) as run:
         report = MiningReport(run.id, reused=False, products=len(products), queries=len(queries))
+        report.held_out = held_out
         results = _retrieve(engine, config, products, [q.text for q in queries], report, index_dir)
         written = _classify_and_write(
             engine, run.id, config.mining, products, queries, results, report

@@ -1,7 +1,9 @@
 """Versioned prompt templates (Jinja2, shipped as package data).
 
-A template's *version hash* is the SHA-256 of its source: it is part of every judgment's cache
-key, so editing the prompt never reuses answers given to the old one.
+A template's *version hash* is the SHA-256 of its source and of the version of
+:func:`~prompts.sanitize.sanitize`, which every tier's product text goes through: it is part of
+every judgment's cache key, so editing the prompt or the sanitizer never reuses answers given
+to the old ones.
 
 Example:
     >>> prompt = load_prompt("grading")
@@ -23,7 +25,9 @@ from typing import Any
 
 import jinja2
 
-__all__ = ["GRADES", "Prompt", "escape_data", "load_prompt"]
+from prompts.sanitize import SANITIZER_VERSION, sanitize
+
+__all__ = ["GRADES", "SANITIZER_VERSION", "Prompt", "escape_data", "load_prompt", "sanitize"]
 
 GRADES = {3: "Exact", 2: "Substitute", 1: "Complement", 0: "Irrelevant"}
 _SPLIT = "<<<USER>>>"
@@ -49,7 +53,9 @@ class Prompt:
 
     @property
     def version(self) -> str:
-        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+        """SHA-256 of the template and the sanitizer's version (what shapes a model's input)."""
+        keyed = f"{self.source}\x00sanitizer:{SANITIZER_VERSION}"
+        return hashlib.sha256(keyed.encode("utf-8")).hexdigest()
 
     def render(self, query: str, product: dict[str, Any]) -> list[dict[str, str]]:
         """System and user messages for one (query, product) pair.

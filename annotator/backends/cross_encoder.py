@@ -1,13 +1,18 @@
 """The ``cross_encoder`` backend: a sentence-transformers CrossEncoder with one output per grade.
 
-Tier 1 of the offline cascade. :func:`train_cross_encoder` fine-tunes it on human labels (the
-tier-training split only) starting from the packaged all-MiniLM-L6-v2 weights — a bi-encoder
-checkpoint, so the 4-way classification head starts fresh — and saves it; the backend then
-loads the saved folder. Grades come out as the softmax over the four logits.
+Tier 1 of the offline cascade. :mod:`annotator.tier1` fine-tunes it on human labels (the
+tier-training split only, plus sampled negatives and injected copies) starting from the
+packaged all-MiniLM-L6-v2 weights — a bi-encoder checkpoint, so the 4-way classification head
+starts fresh — and saves it with the product fields it reads (``dissent-tier.json``); the
+backend loads the saved folder and reads products the same way. Grades come out as the softmax
+over the four logits (under bfloat16 autocast on CPUs that run it natively). The model id
+hashes the weights, so a retrained model is a new model.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
@@ -17,23 +22,55 @@ from typing import Any
 
 from annotator.backends.base import Answer, Pair
 from core.errors import DissentError
+from core.models import cpu_has_bf16
 from prompts import Prompt
 
-__all__ = ["CrossEncoderBackend", "pair_text", "train_cross_encoder"]
+__all__ = ["TIER_FILE", "CrossEncoderBackend", "pair_text", "weights_digest"]
 
 log = logging.getLogger(__name__)
 
 
-def pair_text(product: Mapping[str, Any]) -> str:
-    """The product side of a cross-encoder input: title, then brand, type and attributes."""
-    parts = [str(product.get("title") or "")]
-    for key in ("brand", "product_type"):
-        if product.get(key):
-            parts.append(f"{key.replace('_', ' ')}: {product[key]}")
-    attributes = product.get("attributes") or {}
-    if attributes:
-        parts.append("; ".join(f"{k}: {v}" for k, v in attributes.items()))
+TIER_FILE = "dissent-tier.json"
+LEGACY_FIELDS = ("title", "brand", "product_type", "attributes")
+
+
+def pair_text(
+    product: Mapping[str, Any],
+    fields: Sequence[str] = LEGACY_FIELDS,
+    description_chars: int = 300,
+) -> str:
+    """The product side of a cross-encoder input: the chosen fields, in order, joined by `` | ``.
+
+    Example:
+        >>> pair_text({"title": "Drill", "brand": "DEWALT", "attributes": {"volts": "20V"}})
+        'Drill | brand: DEWALT | volts: 20V'
+    """
+    parts = []
+    for name in fields:
+        value = product.get(name)
+        if not value:
+            continue
+        if name == "title":
+            parts.append(str(value))
+        elif name == "attributes":
+            parts.append("; ".join(f"{k}: {v}" for k, v in dict(value).items()))
+        elif name == "description":
+            parts.append(f"description: {str(value)[:description_chars]}")
+        else:
+            parts.append(f"{name.replace('_', ' ')}: {value}")
     return " | ".join(parts)
+
+
+def weights_digest(directory: Path) -> str:
+    """SHA-256 over a saved model's weight files: its identity, whatever folder it sits in."""
+    files = sorted([*directory.glob("*.safetensors"), *directory.glob("*.bin")])
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 class CrossEncoderBackend:
@@ -54,17 +91,29 @@ class CrossEncoderBackend:
             raise DissentError(
                 f"{path}: the cross-encoder has {self._model.num_labels} outputs; need 4"
             )
-        self.model_id = f"cross_encoder:{path.name}"
+        # Identity is the weights' content: retraining into the same folder is a new model, so
+        # its judgments and calibrations are never served from the old one's cache.
+        self.model_id = f"cross_encoder:{path.name}@{weights_digest(path)[:16]}"
         self.batch_size = batch_size
+        meta_file = path / TIER_FILE
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        self.fields: Sequence[str] = meta.get("fields", LEGACY_FIELDS)
+        self.description_chars = int(meta.get("description_chars", 300))
+        self.bf16 = cpu_has_bf16()
 
     def grade(self, pairs: Sequence[Pair], prompt: Prompt) -> list[Answer]:
         if not pairs:
             return []
         started = time.perf_counter()
-        inputs = [(p.query, pair_text(p.product)) for p in pairs]
-        probs = self._model.predict(
-            inputs, batch_size=self.batch_size, apply_softmax=True, show_progress_bar=False
-        )
+        inputs = [
+            (p.query, pair_text(p.product, self.fields, self.description_chars)) for p in pairs
+        ]
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            probs = self._model.predict(
+                inputs, batch_size=self.batch_size, apply_softmax=True, show_progress_bar=False
+            )
         each = (time.perf_counter() - started) / len(pairs)
         tokenizer = self._model.tokenizer
         answers = []
@@ -83,91 +132,3 @@ class CrossEncoderBackend:
 
     def close(self) -> None:
         self._model = None
-
-
-def _check_examples(examples: Sequence[tuple[str, Mapping[str, Any], int]]) -> None:
-    if not examples:
-        raise DissentError("no training examples for the cross-encoder: ingest human labels first")
-    bad = [g for _, _, g in examples if not 0 <= g <= 3]
-    if bad:
-        raise DissentError(f"grades must be 0-3 to train the cross-encoder, got {sorted(set(bad))}")
-
-
-def train_cross_encoder(
-    examples: Sequence[tuple[str, Mapping[str, Any], int]],
-    output_dir: Path,
-    *,
-    base_model: str | None = None,
-    epochs: int = 1,
-    batch_size: int = 32,
-    learning_rate: float = 5e-5,
-    max_length: int = 128,
-    seed: int = 0,
-) -> Path:
-    """Fine-tune a 4-label CrossEncoder on (query, product fields, grade) examples and save it.
-
-    Args:
-        examples: human-labelled training pairs (the tier-training split only).
-        output_dir: where the model is saved (replaced if it exists).
-        base_model: starting weights; default the packaged all-MiniLM-L6-v2.
-        epochs, batch_size, learning_rate, max_length, seed: training settings.
-
-    Returns:
-        ``output_dir``.
-
-    Raises:
-        DissentError: no examples, or a grade outside 0–3.
-    """
-    _check_examples(examples)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from datasets import Dataset
-    from sentence_transformers import CrossEncoder
-    from sentence_transformers.cross_encoder import (
-        CrossEncoderTrainer,
-        CrossEncoderTrainingArguments,
-    )
-    from sentence_transformers.cross_encoder.losses import CrossEntropyLoss
-
-    from core.models import default_model_path
-
-    start = base_model or default_model_path()
-    # The 4-way classification head is freshly initialised here, before the trainer applies
-    # its own seed: seed it too, or two runs on the same data train different models.
-    from transformers import set_seed
-
-    set_seed(seed)
-    model = CrossEncoder(
-        start, num_labels=4, max_length=max_length, device="cpu", local_files_only=True
-    )
-    dataset = Dataset.from_dict(
-        {
-            "query": [q for q, _, _ in examples],
-            "product": [pair_text(p) for _, p, _ in examples],
-            "label": [int(g) for _, _, g in examples],
-        }
-    )
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(output_dir / "checkpoints"),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_steps=0.1,
-        seed=seed,
-        save_strategy="no",
-        report_to="none",
-        logging_steps=50,
-        use_cpu=True,
-        disable_tqdm=True,
-    )
-    trainer = CrossEncoderTrainer(
-        model=model, args=args, train_dataset=dataset, loss=CrossEntropyLoss(model)
-    )
-    started = time.perf_counter()
-    trainer.train()
-    log.info(
-        "trained the cross-encoder on %d pairs in %.0f s",
-        len(examples),
-        time.perf_counter() - started,
-    )
-    model.save_pretrained(str(output_dir))
-    return output_dir

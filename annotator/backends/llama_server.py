@@ -3,7 +3,8 @@
 The offline default's third tier talks HTTP to a real server, exactly as a production tier
 talks to ``vllm serve``: when an ``openai_compatible`` tier has no ``base_url``, Dissent
 starts ``python -m llama_cpp.server`` with the tier's GGUF (default: the packaged Gemma 3
-270M) on a free local port, waits until it answers, and stops it when the backend is closed.
+270M) on a free local port, waits until it answers, and stops it when the backend is closed
+(and, through :mod:`core.children`, whenever this process ends, even by SIGKILL).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import logging
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -22,6 +22,7 @@ from pathlib import Path
 from annotator.backends.base import Answer, Pair
 from annotator.backends.openai_compatible import OpenAICompatibleBackend
 from annotator.config import TierConfig
+from core.children import guarded_command
 from core.errors import DissentError
 from prompts import Prompt
 
@@ -52,24 +53,25 @@ def start_llama_server(
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the server writes to it for its lifetime
         prefix="dissent-llama-server-", suffix=".log", delete=False
     )
+    # Guarded: the server exits when this process does, even when this process is killed.
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
+        guarded_command(
             "llama_cpp.server",
-            "--model",
-            str(model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--chat_format",
-            "gemma",
-            "--n_ctx",
-            str(n_ctx),
-            "--logits_all",
-            "true" if logits_all else "false",
-        ],
+            [
+                "--model",
+                str(model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--chat_format",
+                "gemma",
+                "--n_ctx",
+                str(n_ctx),
+                "--logits_all",
+                "true" if logits_all else "false",
+            ],
+        ),
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )

@@ -15,11 +15,13 @@ from annotator.backends.base import Answer, Pair
 from annotator.backends.scripted import ScriptedBackend
 from annotator.calibration import Isotonic
 from annotator.cascade import Tier, run_cascade
+from annotator.decision import Decider
 from annotator.pairs import labelled_pairs
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from prompts import load_prompt
 from store.schema import Judgment, Label, Product
+from store.splits import SplitsConfig
 from tests.conftest import SAMPLE
 
 CONFIDENT = [0.02, 0.02, 0.94, 0.02]
@@ -29,7 +31,9 @@ UNSURE = [0.3, 0.2, 0.3, 0.2]
 @pytest.fixture
 def pairs(engine: Engine) -> list[Pair]:
     ingest_dataset(engine, load_mapping(SAMPLE / "mapping.yaml"))
-    return [lp.pair for lp in labelled_pairs(engine, (0.5, 0.25, 0.25))][:30]
+    return [
+        lp.pair for lp in labelled_pairs(engine, SplitsConfig(fractions=(0.5, 0.25, 0.25, 0.0)))
+    ][:30]
 
 
 def labels(engine: Engine) -> list[tuple[int, int | None, int | None, str]]:
@@ -184,3 +188,17 @@ def test_products_with_identical_content_are_graded_once_and_each_labelled(
     assert [(pid, g) for pid, g, _, _ in labels(engine)] == [(original.product_id, 2), (10_000, 2)]
     again = run_cascade(engine, [Tier("t1", backend)], load_prompt(), [original, twin])
     assert again.already_labelled == 2 and len(backend.calls) == 1
+
+
+def test_tier_decide_uses_its_decider_and_reports_a_failure() -> None:
+    backend = ScriptedBackend("t", lambda p: CONFIDENT)
+    # the default decider is the argmax: grade 2 at .94
+    assert Tier("t", backend).decide(CONFIDENT) == (2, pytest.approx(0.94))
+    # qwk: E[G] = .02 + 2 * .94 + 3 * .02 = 1.96 -> 2 at the default cuts; confidence
+    # 1 - (.02 * 4 + .02 * 1 + .02 * 1) / 9 = 1 - .12 / 9
+    assert Tier("t", backend, decider=Decider("qwk")).decide(CONFIDENT) == (
+        2,
+        pytest.approx(1 - 0.12 / 9),
+    )
+    # a failed answer has no grade and a confidence no threshold accepts
+    assert Tier("t", backend).decide(None) == (None, -1.0)

@@ -1,7 +1,8 @@
-"""Tier 1: the cross-encoder, fine-tuned offline from the packaged MiniLM weights."""
+"""Tier 1: the cross-encoder, trained offline from the packaged MiniLM weights (annotator.tier1)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,69 +10,108 @@ import pytest
 from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
-from annotator.backends.cross_encoder import CrossEncoderBackend, pair_text, train_cross_encoder
+from annotator.backends.cross_encoder import TIER_FILE, CrossEncoderBackend, pair_text
+from annotator.config import Tier1Training
 from annotator.pairs import LabelledPair, labelled_pairs
+from annotator.tier1 import TrainingResult, train_tier1_model, training_set
 from core.errors import DissentError
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from prompts import load_prompt
 from store.db import open_store
+from store.splits import SplitsConfig
 from tests.conftest import SAMPLE
 
 pytestmark = pytest.mark.slow
 
+SETTINGS = Tier1Training(
+    epochs=6, batch_size=16, learning_rate=1e-4, dev_fraction=0.2, negative_share=0.3
+)
+
 
 @pytest.fixture(scope="module")
-def sample_labels(tmp_path_factory: pytest.TempPathFactory) -> list[LabelledPair]:
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, list[LabelledPair]]:
     engine: Engine = open_store(f"sqlite:///{tmp_path_factory.mktemp('ce') / 's.db'}")
     ingest_dataset(engine, load_mapping(SAMPLE / "mapping.yaml"))
-    return labelled_pairs(engine, (0.5, 0.25, 0.25))
+    return engine, labelled_pairs(engine, SplitsConfig(fractions=(0.5, 0.25, 0.25, 0.0)))
 
 
 @pytest.fixture(scope="module")
-def trained(sample_labels: list[LabelledPair], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    train = [lp for lp in sample_labels if lp.split == "train"]
-    return train_cross_encoder(
-        [(lp.pair.query, lp.pair.product, lp.grade) for lp in train],
-        tmp_path_factory.mktemp("tier1") / "model",
-        epochs=6,
-        batch_size=16,
-        learning_rate=1e-4,
-        seed=0,
-    )
+def trained(
+    sample: tuple[Engine, list[LabelledPair]], tmp_path_factory: pytest.TempPathFactory
+) -> TrainingResult:
+    engine, labels = sample
+    data = training_set(engine, [lp for lp in labels if lp.split == "train"], SETTINGS)
+    return train_tier1_model(data, tmp_path_factory.mktemp("tier1") / "model", SETTINGS)
 
 
 def test_pair_text_carries_the_structured_fields() -> None:
-    text = pair_text(
-        {
-            "title": "Drill",
-            "brand": "DEWALT",
-            "product_type": "Cordless Drill",
-            "attributes": {"voltage": "20V"},
-        }
+    product = {
+        "title": "Drill",
+        "brand": "DEWALT",
+        "product_type": "Cordless Drill",
+        "attributes": {"voltage": "20V"},
+        "description": "A drill for everything you drill into.",
+    }
+    assert (
+        pair_text(product) == "Drill | brand: DEWALT | product type: Cordless Drill | voltage: 20V"
     )
-    assert text == "Drill | brand: DEWALT | product type: Cordless Drill | voltage: 20V"
+    assert pair_text(product, ["title", "description"], 10) == "Drill | description: A drill fo"
+
+
+def test_the_training_set_adds_negatives_and_injected_copies(
+    sample: tuple[Engine, list[LabelledPair]],
+) -> None:
+    engine, labels = sample
+    train = [lp for lp in labels if lp.split == "train"]
+    data = training_set(engine, train, SETTINGS)
+    human, dev = data.counts["human"], data.counts["dev"]
+    assert human + dev == len(train) and dev > 0
+    assert data.counts["negative"] == round(0.3 * human)
+    assert data.counts["injected"] == round(0.05 * human)
+    negatives = [e for e in data.fit if e.kind == "negative"]
+    assert all(e.grade == 0 for e in negatives)
+    labelled = {(lp.pair.query, lp.pair.product["title"]) for lp in train}
+    assert not any((e.query, e.product["title"]) in labelled for e in negatives)
+    dev_queries = {e.query for e in data.dev}
+    assert not dev_queries & {e.query for e in data.fit}  # the dev slice is whole queries
 
 
 def test_trained_tier_grades_with_four_way_distributions(
-    trained: Path, sample_labels: list[LabelledPair]
+    trained: TrainingResult, sample: tuple[Engine, list[LabelledPair]]
 ) -> None:
-    backend = CrossEncoderBackend(trained)
-    train = [lp for lp in sample_labels if lp.split == "train"]
+    assert 1 <= trained.best_epoch <= trained.epochs_run <= 6
+    assert len(trained.dev_qwk) == trained.epochs_run
+    meta = json.loads((Path(trained.output_dir) / TIER_FILE).read_text())
+    assert meta["fields"] == list(SETTINGS.fields) and meta["result"]["best_epoch"]
+    backend = CrossEncoderBackend(trained.output_dir)
+    train = [lp for lp in sample[1] if lp.split == "train"]
     answers = backend.grade([lp.pair for lp in train], load_prompt())
     dists = np.array([a.distribution for a in answers])
     assert dists.shape == (len(train), 4)
-    np.testing.assert_allclose(dists.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(dists.sum(axis=1), 1.0, atol=1e-3)
     assert all(a.ok and a.tokens_in > 5 for a in answers)
     # It learned something from its own training pairs: better than always answering the
     # most common grade (a weak bar, but one an untrained or broken head fails).
     human = np.array([lp.grade for lp in train])
     majority = np.bincount(human, minlength=4).max() / len(human)
     assert (dists.argmax(axis=1) == human).mean() > majority
-    # and its expected grade orders the pairs as the humans do
     expected = dists @ np.arange(4)
     assert spearmanr(expected, human).statistic > 0.3
-    assert backend.model_id == "cross_encoder:model"
+
+
+def test_the_model_id_is_the_weights_not_the_folder(
+    trained: TrainingResult, sample: tuple[Engine, list[LabelledPair]], tmp_path: Path
+) -> None:
+    first = CrossEncoderBackend(trained.output_dir).model_id
+    assert first.startswith("cross_encoder:model@") and len(first.split("@")[1]) == 16
+    engine, labels = sample
+    quick = SETTINGS.model_copy(update={"epochs": 1, "seed": 1, "dev_fraction": 0.0})
+    data = training_set(engine, [lp for lp in labels if lp.split == "train"][:40], quick)
+    retrained = train_tier1_model(data, tmp_path / "model", quick)
+    assert CrossEncoderBackend(retrained.output_dir).model_id != first  # same folder name
+    train_tier1_model(data, tmp_path / "model", quick)  # the same training again, same seed
+    assert CrossEncoderBackend(retrained.output_dir).model_id != first
 
 
 def test_an_untrained_tier_is_a_clear_error(tmp_path: Path) -> None:
@@ -79,8 +119,10 @@ def test_an_untrained_tier_is_a_clear_error(tmp_path: Path) -> None:
         CrossEncoderBackend(tmp_path / "nothing-here")
 
 
-def test_training_refuses_empty_or_bad_examples(tmp_path: Path) -> None:
-    with pytest.raises(DissentError, match="no training examples"):
-        train_cross_encoder([], tmp_path)
+def test_training_refuses_empty_or_bad_examples(sample: tuple[Engine, list[LabelledPair]]) -> None:
+    engine, labels = sample
+    with pytest.raises(DissentError, match="no tier-training pairs"):
+        training_set(engine, [], SETTINGS)
+    bad = [LabelledPair(labels[0].pair, 5, "train")]
     with pytest.raises(DissentError, match="grades must be 0-3"):
-        train_cross_encoder([("q", {"title": "t"}, 5)], tmp_path)
+        training_set(engine, bad, SETTINGS)

@@ -68,7 +68,7 @@ def test_unknown_key_in_file_names_key_and_allowed_keys(tmp_path: Path) -> None:
 def test_unknown_section_and_unknown_env_key() -> None:
     with pytest.raises(
         ConfigError,
-        match="unknown key 'minning'; allowed keys in the top level: workdir, store, mining",
+        match="unknown key 'minning'; allowed keys in the top level: workdir, store, splits, mining",
     ):
         load_config(None, environ={"DISSENT_MINNING__TOP_K": "1"})
 
@@ -81,7 +81,7 @@ def test_bad_value_names_key_and_value(tmp_path: Path) -> None:
         match=r"'annotation\.tiers\.0\.backend': Input should be 'cross_encoder'.*\(got 'gpt'\)",
     ):
         load_config(path, environ={})
-    path.write_text("annotation: {split_fractions: [0.5, 0.5, 0.5]}\n")
+    path.write_text("splits: {fractions: [0.5, 0.5, 0.5, 0.0]}\n")
     with pytest.raises(ConfigError, match="summing to 1"):
         load_config(path, environ={})
 

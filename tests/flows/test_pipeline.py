@@ -59,6 +59,27 @@ def _count(engine: Engine, model: Any, *where: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
+def _guarded_children(parent: int) -> list[int]:
+    """Processes started through core.children for ``parent`` (llama.cpp servers)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, PermissionError, NotADirectoryError):
+            continue
+        if b"core.children" in argv and str(parent).encode() in argv:
+            found.append(int(proc.name))
+    return found
+
+
+def _assert_no_server_outlives(parent: int) -> None:
+    """The servers a SIGKILLed pipeline started stop on their own within seconds."""
+    deadline = time.monotonic() + 15
+    while _guarded_children(parent) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert _guarded_children(parent) == [], "a server outlived the killed pipeline"
+
+
 @pytest.fixture(scope="module")
 def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISSENT_", "PREFECT_API"))}
@@ -93,6 +114,7 @@ def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+    _assert_no_server_outlives(process.pid)
     assert killed_at_labels > 0, "the pipeline never reached annotation"
     assert engine is not None
     candidates = _count(engine, Candidate)

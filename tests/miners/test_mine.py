@@ -21,6 +21,7 @@ def sample_config(tmp_path: Path) -> PipelineConfig:
     cfg = load_config(ROOT / "configs/sample.yaml", environ={})
     cfg.workdir = tmp_path / "work"
     cfg.mining.query_batch_size = 8  # 40 queries -> 5 batches, to exercise resuming
+    cfg.mining.include_evaluation_queries = True  # all 40 (held out: tests/store/test_splits.py)
     return cfg
 
 
