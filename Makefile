@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export CMAKE_BUILD_PARALLEL_LEVEL := 2
 
-.PHONY: install demo test test-fast check format bench clean
+.PHONY: install demo test test-fast check format bench bench-labels bench-proof clean
 
 install: $(VENV)/.installed
 
@@ -45,9 +45,16 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The label and retriever benchmarks take hours on 2 cores: `make bench-labels bench-proof`.
 bench: install
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.mining
+
+bench-labels: install
+	$(BIN)/python -m bench.annotation --retrain
+
+bench-proof: install
+	$(BIN)/python -m bench.proof
 
 clean:
 	rm -rf dissent-work .pytest_cache .mypy_cache .ruff_cache

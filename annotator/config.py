@@ -14,6 +14,7 @@ from pydantic import Field
 
 from annotator.backends.registry import BackendName
 from annotator.decision import Objective
+from annotator.sampling import SampleConfig
 from core.config import Section
 from store.splits import SplitsConfig
 
@@ -152,6 +153,9 @@ class AnnotationConfig(Section):
         default=20, ge=0, description="test pairs attacked with injected instructions in the report"
     )
     tier1_training: Tier1Training = Field(default_factory=Tier1Training)
+    sample: SampleConfig = Field(
+        default_factory=SampleConfig, description="spread a budget of pairs over many queries"
+    )
 
 
 class AnnotatorSettings(Protocol):

@@ -23,8 +23,10 @@ from annotator.decision import Decider
 from annotator.evaluate import CalibrationOutcome, calibrate_cascade
 from annotator.pairs import candidate_pairs, labelled_pairs, random_pairs
 from annotator.report import write_report
+from annotator.sampling import sample_candidates
 from annotator.tier1 import TrainingResult
 from core.errors import DissentError
+from core.hashing import seeded_int
 from prompts import load_prompt
 from store.ledger import Flow, RunRecord, recorded_run, resolve_run, succeeded_ids
 from store.locks import work_lock
@@ -192,9 +194,12 @@ def annotation_batches(
     sets: Sequence[str] | None = None,
     queries_per_batch: int = 50,
     max_queries: int | None = None,
+    seed: int = 0,
 ) -> list[list[int]]:
-    """The queries of a mining run's candidates in batches (the unit of annotation fan-out)."""
-    queries = sorted({pair.query_id for pair, _ in candidate_pairs(engine, mining_run, sets)})
+    """The queries of a mining run's candidates in batches (the unit of annotation fan-out),
+    in a seeded order, so that ``max_queries`` takes queries spread over the run."""
+    found = {pair.query_id for pair, _ in candidate_pairs(engine, mining_run, sets)}
+    queries = sorted(found, key=lambda q: seeded_int(seed, "sample-order", q))
     if max_queries is not None:
         queries = queries[:max_queries]
     step = max(1, queries_per_batch)
@@ -268,7 +273,12 @@ def annotate(
     """
     prompt = load_prompt()
     mining = resolve_run(engine, Flow.MINE, mining_run).id
-    params = {"mining_run": mining, "sets": list(sets) if sets else None, "limit": limit}
+    params = {
+        "mining_run": mining,
+        "sets": list(sets) if sets else None,
+        "limit": limit,
+        "sample": config.annotation.sample.model_dump(mode="json"),
+    }
     with open_tiers(config) as specs:
         tiers = load_cascade(engine, specs)
         with recorded_run(
@@ -314,9 +324,8 @@ def annotate_queries(
         limit: only the first ``limit`` pairs (by query, product).
     """
     prompt = load_prompt()
-    pairs = [pair for pair, _ in candidate_pairs(engine, mining_run, sets, query_ids)]
-    if limit is not None:
-        pairs = pairs[:limit]
+    candidates = candidate_pairs(engine, mining_run, sets, query_ids)
+    pairs = sample_candidates(candidates, config.annotation.sample)[:limit]
     # One lock per query and cascade, whatever the batching: two flows, two workers or a CLI
     # run that overlap on a query take turns on it, and the second finds its labels.
     cid = cascade_id(tiers, prompt)

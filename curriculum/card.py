@@ -176,6 +176,20 @@ def _provenance(prov: dict[str, Any], curriculum_run: int) -> list[str]:
         f"- Cascade `{prov.get('cascade_id')}` (annotate run {prov.get('annotate_run')}); "
         f"curriculum build run {curriculum_run}."
     )
+    annotation = prov.get("annotation") or {}
+    sample = annotation.get("sample") or {}
+    if annotation:
+        policy = (
+            f"at most {sample.get('per_query') or 'all'} candidates per query"
+            + (f", per set {sample['per_set']}" if sample.get("per_set") else "")
+            + f", seed {sample.get('seed', 0)}"
+            if sample
+            else "every candidate"
+        )
+        limits = ", ".join(
+            f"{k} {annotation[k]}" for k in ("sets", "limit", "max_queries") if annotation.get(k)
+        )
+        out.append(f"- Annotation sample: {policy}" + (f"; {limits}" if limits else "") + ".")
     for tier in prov.get("tiers", []):
         accept = tier["accept"]
         out.append(

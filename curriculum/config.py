@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import Field
 
 from core.config import Section
 from store.splits import SplitsConfig
 
-__all__ = ["CurriculumConfig", "CurriculumSettings", "ExportConfig", "ExportSettings"]
+__all__ = [
+    "RECIPES",
+    "CurriculumConfig",
+    "CurriculumSettings",
+    "ExportConfig",
+    "ExportSettings",
+    "Recipe",
+    "TrainConfig",
+    "TrainSettings",
+]
 
 
 class CurriculumConfig(Section):
@@ -40,6 +50,40 @@ class CurriculumConfig(Section):
 class ExportConfig(Section):
     output_dir: Path | None = Field(default=None, description="default: `workdir`/export")
     push_to_hub: str | None = None
+
+
+Recipe = Literal["human", "mixed", "staged", "human+staged", "staged-masked", "staged+graded"]
+RECIPES: tuple[Recipe, ...] = typing.get_args(Recipe)
+
+
+class TrainConfig(Section):
+    """The ``train`` section: ``dissent train`` (curriculum.train) and ``dissent evaluate``."""
+
+    base_model: str | None = Field(
+        default=None, description="the two-tower model to start from; default packaged MiniLM"
+    )
+    recipes: list[Recipe] = Field(default_factory=lambda: list(RECIPES), min_length=1)
+    epochs: int = Field(default=1, ge=1, description="epochs per stage")
+    batch_size: int = Field(default=64, ge=2)
+    learning_rate: float = Field(default=2e-5, gt=0)
+    max_length: int = Field(default=64, ge=8, description="tokens per query or product text")
+    max_examples_per_stage: int | None = Field(default=None, ge=1, description="seeded sample")
+    seed: int = 0
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="auto: bfloat16 autocast on CPUs with AMX or AVX512-BF16"
+    )
+    output_dir: Path | None = Field(default=None, description="default: `workdir`/models")
+    eval_top_k: int = Field(default=100, ge=10, description="retrieved per evaluation query")
+
+
+class TrainSettings(Protocol):
+    """What training and evaluation read of the pipeline configuration."""
+
+    workdir: Path
+    curriculum: CurriculumConfig
+    export: ExportConfig
+    splits: SplitsConfig
+    train: TrainConfig
 
 
 class CurriculumSettings(Protocol):

@@ -109,6 +109,12 @@ def _provenance(engine: Engine, curriculum: Run) -> dict[str, Any]:
         },
         "cascade_id": curriculum.cascade_id,
         "annotate_run": found.annotation.id if found.annotation is not None else None,
+        "annotation": {
+            k: (found.annotation.parameters or {}).get(k)
+            for k in ("sets", "limit", "max_queries", "sample")
+        }
+        if found.annotation is not None
+        else None,
         "calibration": None
         if calibrate is None
         else {

@@ -106,12 +106,19 @@ def annotate(
         sets=sets,
         queries_per_batch=cfg.flows.queries_per_batch,
         max_queries=max_queries,
+        seed=cfg.annotation.sample.seed,
     )
     if batches:  # a different starting batch per flow run: concurrent flows split the work
         start = random.randrange(len(batches))
         batches = batches[start:] + batches[:start]
     ensure_tier_limits(cfg)
-    params = {"mining_run": run, "sets": sets, "max_queries": max_queries, "batches": len(batches)}
+    params = {
+        "mining_run": run,
+        "sets": sets,
+        "max_queries": max_queries,
+        "batches": len(batches),
+        "sample": cfg.annotation.sample.model_dump(mode="json"),
+    }
     with (
         in_flow(cfg),
         recorded_run(

@@ -17,7 +17,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
-from core.errors import DissentError
+from core.errors import ConfigError, DissentError
 from flows.config import PipelineConfig, dump_config, load_config
 
 __all__ = ["app", "main"]
@@ -335,6 +335,88 @@ def export_command(
     )
     for line in report.lines():
         out.print(line)
+
+
+# ------------------------------------------------------------------------------ train
+
+
+@app.command("train")
+def train_command(
+    config: ConfigOption = None,
+    recipes: Annotated[
+        list[str] | None,
+        typer.Option("--recipe", help="recipe to train (repeatable; default: train.recipes)"),
+    ] = None,
+    export_dir: Annotated[
+        Path | None, typer.Option("--export", help="export folder (default: export.output_dir)")
+    ] = None,
+) -> None:
+    """Train two-tower retrievers on the exported curriculum, and the baselines."""
+    from core.progress import progress_display
+    from curriculum.config import RECIPES
+    from curriculum.train import train_recipes
+    from store.db import open_store
+
+    cfg = _config(config)
+    unknown = sorted(set(recipes or ()) - set(RECIPES))
+    if unknown:
+        raise ConfigError(
+            f"unknown recipe(s) {', '.join(unknown)}; choose from {', '.join(RECIPES)}"
+        )
+    chosen = [r for r in RECIPES if r in set(recipes or ())] or None
+    with progress_display(transient=True):
+        reports = train_recipes(
+            open_store(cfg.store_url), cfg, recipes=chosen, export_dir=export_dir
+        )
+    for report in reports:
+        stages = ", ".join(
+            f"{s['data']} {s['examples']:,} ({s['seconds']:.0f} s)" for s in report.stages
+        )
+        out.print(f"{report.recipe}: {report.model_dir} [{stages}] in {report.seconds:.0f} s")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    config: ConfigOption = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="NAME=PATH (repeatable; default: base + trained recipes)"),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="JSON path (an HTML page beside it)")
+    ] = None,
+) -> None:
+    """Retrieve from the whole catalog for the held-out evaluation queries and score each model."""
+    from core.models import default_model_path
+    from core.progress import progress_display
+    from curriculum.evaluation import evaluate_models, write_evaluation
+    from store.db import open_store
+
+    cfg = _config(config)
+    chosen: dict[str, str] = {}
+    for item in models or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--model {item!r}: expected NAME=PATH")
+        chosen[name] = path
+    if not chosen:
+        chosen["base"] = cfg.train.base_model or default_model_path()
+        trained = Path(cfg.train.output_dir or cfg.workdir / "models")
+        for recipe in cfg.train.recipes:
+            if (trained / recipe / "final").exists():
+                chosen[recipe] = str(trained / recipe / "final")
+    with progress_display(transient=True):
+        evaluation = evaluate_models(open_store(cfg.store_url), cfg, chosen)
+    target = output or cfg.workdir / "reports" / "evaluation.json"
+    paths = write_evaluation(evaluation, target, "dissent evaluate " + " ".join(sys.argv[2:]))
+    for m in evaluation.models:
+        figures = ", ".join(f"{k} {v:.4f}" for k, v in m.overall.items())
+        p = m.p_values.get("ndcg@10")
+        out.print(
+            f"{m.name}: {figures}"
+            + ("" if p is None else f" (p {p:.3g} vs {evaluation.models[0].name})")
+        )
+    out.print(f"{evaluation.queries:,} evaluation queries; report: {paths['html']}")
 
 
 # ------------------------------------------------------------------------------ run

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from annotator.config import AnnotationConfig
 from core.config import Section, dump_model, load_model
-from curriculum.config import CurriculumConfig, ExportConfig
+from curriculum.config import CurriculumConfig, ExportConfig, TrainConfig
 from miners.config import MiningConfig
 from store.db import StoreConfig
 from store.splits import SplitsConfig
@@ -56,6 +56,7 @@ class PipelineConfig(Section):
     annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
     curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
     flows: FlowsConfig = Field(default_factory=FlowsConfig)
 
     @property

@@ -103,6 +103,14 @@ def test_user_text_in_an_error_is_printed_as_is_not_as_markup(tmp_path: Path) ->
     assert error_line(done) == f"error: config file {path} does not exist"
 
 
+def test_train_and_evaluate_refuse_bad_arguments_in_one_line(tmp_path: Path) -> None:
+    env = {"DISSENT_WORKDIR": str(tmp_path)}
+    line = error_line(run("train", "--recipe", "bogus", env=env))
+    assert "unknown recipe(s) bogus; choose from human, mixed, staged" in line
+    assert "expected NAME=PATH" in error_line(run("evaluate", "--model", "nopath", env=env))
+    assert "no evaluation queries" in error_line(run("evaluate", env=env))
+
+
 def test_a_usage_error_exits_2() -> None:
     done = run("config", "show", "--no-such-option")
     assert done.exit_code == 2

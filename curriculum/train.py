@@ -1,0 +1,423 @@
+"""``dissent train``: two-tower retrievers trained on the curriculum, and the baselines.
+
+Each recipe starts from the same model (``train.base_model``, offline the packaged MiniLM; a
+shared encoder for queries and products) and trains through its stages in order:
+
+| recipe | stages |
+|---|---|
+| ``human`` | the human labels of the tier-training split (grade >= the relevance cut-off), MNR |
+| ``mixed`` | every curriculum example in one shuffled stage, MNR on (query, positive, negative) |
+| ``staged`` | the curriculum: stage 1 BCE → stage 2 MNR → stage 3 Triplet |
+| ``human+staged`` | the human-label stage, then the curriculum |
+| ``staged-masked`` | the curriculum with ROAR's false-negative mask in stage 2 (δ = 0.1) |
+| ``staged+graded`` | the curriculum, then ROAR's graded odds-ratio stage on the graded list |
+
+The curriculum comes from an export (``dissent export``: its ``train`` splits); the human
+labels from the store, tier-training split only — evaluation queries never reach a recipe.
+``mixed`` uses the same examples as ``staged``: stage 2 and 3 triplets, and stage 1's
+positives each paired with one of its query's stage-1 negatives (a random one where the query
+has none).
+
+Training is a plain loop around sentence-transformers' own losses (the same modules its
+trainer calls): MNR batches hold no query or product twice (sentence-transformers'
+``NO_DUPLICATES``), AdamW with linear warm-up and decay, bfloat16 autocast on CPUs that run it
+natively, a GPU where one exists, seeded shuffles. Every stage is saved as it finishes
+(``<output>/<recipe>/stage-<n>-<name>``) with a ``progress.json``: a killed run resumes at the
+first unfinished stage. The final model (``<output>/<recipe>/final``) carries a model card
+naming the curriculum run, the export and the stages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from core.errors import DissentError
+from core.models import cpu_has_bf16, default_model_path
+from core.progress import track
+from curriculum.config import Recipe, TrainConfig, TrainSettings
+from curriculum.losses import (
+    BiEncoderBCELoss,
+    MaskedMultipleNegativesRankingLoss,
+    graded_odds_ratio_loss,
+)
+from store.catalog import load_products, product_text
+from store.schema import HumanLabel, Query
+from store.splits import split_of
+
+__all__ = ["RecipeReport", "Stage", "recipe_stages", "train_recipes"]
+
+log = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+_STAGES: dict[str, list[tuple[str, str]]] = {  # recipe -> [(data, loss)]
+    "human": [("human", "mnr")],
+    "mixed": [("mixed", "mnr")],
+    "staged": [("stage1_bce", "bce"), ("stage2_mnr", "mnr"), ("stage3_triplet", "triplet")],
+    "human+staged": [
+        ("human", "mnr"),
+        ("stage1_bce", "bce"),
+        ("stage2_mnr", "mnr"),
+        ("stage3_triplet", "triplet"),
+    ],
+    "staged-masked": [
+        ("stage1_bce", "bce"),
+        ("stage2_mnr", "masked_mnr"),
+        ("stage3_triplet", "triplet"),
+    ],
+    "staged+graded": [
+        ("stage1_bce", "bce"),
+        ("stage2_mnr", "mnr"),
+        ("stage3_triplet", "triplet"),
+        ("graded", "graded"),
+    ],
+}
+_GRADED_COLUMNS = ("exact", "substitute", "complement", "irrelevant")  # grades 3, 2, 1, 0
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a recipe: which data, which loss."""
+
+    data: str
+    loss: str
+
+
+def recipe_stages(recipe: Recipe) -> list[Stage]:
+    """The stages of ``recipe``, in order (see the module docstring's table)."""
+    return [Stage(d, loss) for d, loss in _STAGES[recipe]]
+
+
+@dataclass
+class RecipeReport:
+    """What training one recipe did: where the model is, and each stage's size and time."""
+
+    recipe: str
+    model_dir: str
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    resumed_from: int = 0
+    seconds: float = 0.0
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+def _export_rows(export: Path, name: str) -> list[Row]:
+    from datasets import load_from_disk
+
+    path = export / name
+    if not path.exists():
+        raise DissentError(f"no {name} dataset in {export}; run `dissent export` first")
+    data = load_from_disk(str(path))["train"]
+    return [tuple(row.values()) for row in data]
+
+
+def _human_rows(engine: Engine, config: TrainSettings) -> list[Row]:
+    """(query, product text) for the tier-training split's relevant human labels."""
+    cutoff = config.curriculum.relevance_cutoff
+    texts = {
+        p.id: product_text(p, description=config.curriculum.use_description)
+        for p in load_products(engine)
+    }
+    stmt = (
+        select(Query.external_id, Query.text, HumanLabel.product_id)
+        .join(Query, Query.id == HumanLabel.query_id)
+        .where(HumanLabel.grade >= cutoff)
+        .order_by(HumanLabel.id)
+    )
+    splits = config.splits
+    with engine.connect() as conn:
+        return [
+            (text, texts[pid])
+            for key, text, pid in conn.execute(stmt)
+            if split_of(key, splits.fractions, splits.seed) == "train"
+        ]
+
+
+def _mixed_rows(export: Path, rng: random.Random) -> list[Row]:
+    """Every curriculum example as an (anchor, positive, negative) triplet, in one stage."""
+    rows = _export_rows(export, "stage2_mnr") + _export_rows(export, "stage3_triplet")
+    pointwise = _export_rows(export, "stage1_bce")
+    negatives: dict[str, list[str]] = {}
+    for query, product, label in pointwise:
+        if label < 0.5:
+            negatives.setdefault(query, []).append(product)
+    everything = [product for _, product, _ in pointwise]
+    for query, product, label in pointwise:
+        if label >= 0.5 and everything:
+            rows.append((query, product, rng.choice(negatives.get(query) or everything)))
+    return rows
+
+
+def _rows(
+    stage: Stage, engine: Engine, config: TrainSettings, export: Path, seed: int
+) -> list[Row]:
+    rng = random.Random(seed)
+    if stage.data == "human":
+        rows = _human_rows(engine, config)
+    elif stage.data == "mixed":
+        rows = _mixed_rows(export, rng)
+    else:
+        rows = _export_rows(export, stage.data)
+    limit = config.train.max_examples_per_stage
+    if limit is not None and len(rows) > limit:
+        rows = rng.sample(rows, limit)
+    if not rows:
+        raise DissentError(f"stage {stage.data} has no training examples")
+    return rows
+
+
+# --------------------------------------------------------------------------------- batches
+
+
+def _unique_batches(rows: Sequence[Row], size: int, rng: random.Random) -> list[list[Row]]:
+    """Shuffled batches in which no text appears twice (in-batch negatives must be negatives)."""
+    pending = list(rows)
+    rng.shuffle(pending)
+    batches: list[list[Row]] = []
+    while pending:
+        batch: list[Row] = []
+        seen: set[str] = set()
+        deferred = []
+        for row in pending:
+            texts = {t for t in row if isinstance(t, str)}
+            if len(batch) < size and not texts & seen:
+                batch.append(row)
+                seen |= texts
+            else:
+                deferred.append(row)
+        batches.append(batch)
+        pending = deferred
+    return batches
+
+
+def _plain_batches(rows: Sequence[Row], size: int, rng: random.Random) -> list[list[Row]]:
+    order = list(rows)
+    rng.shuffle(order)
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+# ---------------------------------------------------------------------------------- losses
+
+
+def _loss(kind: str, model: Any) -> Callable[[Any, list[Row]], Any]:
+    """A function (model, batch) -> loss tensor for the stage's loss."""
+    import torch
+    from sentence_transformers.sentence_transformer import losses
+
+    if kind == "graded":
+        return _graded_step
+    module = {
+        "bce": lambda: BiEncoderBCELoss(model),
+        "mnr": lambda: losses.MultipleNegativesRankingLoss(model),
+        "masked_mnr": lambda: MaskedMultipleNegativesRankingLoss(model, margin=0.1),
+        "triplet": lambda: losses.TripletLoss(model),
+    }[kind]()
+    text_columns = 2 if kind == "bce" else None
+
+    def step(model: Any, batch: list[Row]) -> Any:
+        width = text_columns or len(batch[0])
+        features = [_to(model, model.tokenize([row[i] for row in batch])) for i in range(width)]
+        labels = (
+            torch.tensor([float(row[2]) for row in batch])
+            if kind == "bce"
+            else torch.zeros(len(batch), dtype=torch.long)
+        )
+        return module(features, labels.to(model.device))
+
+    return step
+
+
+def _to(model: Any, features: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.to(model.device) if hasattr(v, "to") else v for k, v in features.items()}
+
+
+def _graded_step(model: Any, batch: list[Row]) -> Any:
+    """ROAR stage 2 on graded lists: InfoNCE toward each query's best product, plus 0.1 × the
+    graded odds-ratio term (:func:`curriculum.losses.graded_odds_ratio_loss`). One product
+    per grade a query has, the first of each list (lists are in a seeded order)."""
+    import torch
+
+    queries = [row[0] for row in batch]
+    products: list[str] = []
+    owner: list[tuple[int, int]] = []  # (query index, grade) per product
+    for q, row in enumerate(batch):
+        for grade, items in zip((3, 2, 1, 0), row[1:5], strict=True):
+            if items:
+                products.append(items[0])
+                owner.append((q, grade))
+    q_emb = model(_to(model, model.tokenize(queries)))["sentence_embedding"]
+    p_emb = model(_to(model, model.tokenize(products)))["sentence_embedding"]
+    sims = (
+        torch.nn.functional.normalize(q_emb, dim=-1)
+        @ torch.nn.functional.normalize(p_emb, dim=-1).T
+    )
+    grades = torch.full(sims.shape, -1, dtype=torch.long)
+    for column, (q, grade) in enumerate(owner):
+        grades[q, column] = grade
+    best = [
+        max(((g, c) for c, (o, g) in enumerate(owner) if o == q), default=(-1, -1))
+        for q in range(len(batch))
+    ]
+    keep = [q for q, (g, _) in enumerate(best) if g >= 2]
+    contrastive = sims.sum() * 0.0
+    if keep:
+        logits = 20.0 * sims[keep]
+        targets = torch.tensor([best[q][1] for q in keep])
+        contrastive = torch.nn.functional.cross_entropy(logits, targets.to(logits.device))
+    return contrastive + 0.1 * graded_odds_ratio_loss(sims, grades.to(sims.device))
+
+
+# -------------------------------------------------------------------------------- training
+
+
+def _load(path: str, config: TrainConfig) -> Any:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = SentenceTransformer(path, device=device, local_files_only=True)
+    model.max_seq_length = config.max_length
+    return model
+
+
+def _bf16(config: TrainConfig, model: Any) -> bool:
+    if str(model.device).startswith("cuda"):
+        return config.precision != "float32"
+    return config.precision == "bfloat16" or (config.precision == "auto" and cpu_has_bf16())
+
+
+def _train_stage(
+    model: Any, rows: list[Row], stage: Stage, config: TrainConfig, label: str
+) -> float:
+    """One stage: ``config.epochs`` passes over ``rows``; returns the mean loss."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    rng = random.Random(config.seed)
+    unique = stage.loss in ("mnr", "masked_mnr", "graded")
+    batcher = _unique_batches if unique and stage.loss != "graded" else _plain_batches
+    steps = config.epochs * math.ceil(len(rows) / config.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    schedule = get_linear_schedule_with_warmup(optimizer, max(1, steps // 10), max(1, steps))
+    step = _loss(stage.loss, model)
+    device = "cuda" if str(model.device).startswith("cuda") else "cpu"
+    model.train()
+    total, count = 0.0, 0
+    for epoch in range(config.epochs):
+        batches = batcher(rows, config.batch_size, rng)
+        for batch in track(batches, f"{label} epoch {epoch + 1}", total=len(batches)):
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=_bf16(config, model)):
+                loss = step(model, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            total, count = total + float(loss.detach()), count + 1
+    return total / max(1, count)
+
+
+def _progress(directory: Path) -> dict[str, Any]:
+    path = directory / "progress.json"
+    return json.loads(path.read_text()) if path.exists() else {"done": []}
+
+
+def _card(report: RecipeReport, lineage: dict[str, Any], config: TrainConfig) -> str:
+    rows = "\n".join(
+        f"| {i} | {s['data']} | {s['loss']} | {s['examples']:,} | {s['seconds']:.0f} |"
+        for i, s in enumerate(report.stages, start=1)
+    )
+    return (
+        f"# Dissent retriever: recipe `{report.recipe}`\n\n"
+        f"Two-tower (shared encoder) model trained by `dissent train` from "
+        f"`{config.base_model or 'packaged all-MiniLM-L6-v2'}`, seed {config.seed}, "
+        f"{config.epochs} epoch(s) per stage, batch {config.batch_size}, learning rate "
+        f"{config.learning_rate}.\n\n"
+        f"- Curriculum run: {lineage.get('curriculum_run')}\n"
+        f"- Export: `{lineage.get('export')}`\n"
+        f"- Human labels: tier-training split only; evaluation queries never seen\n\n"
+        "| stage | data | loss | examples | seconds |\n|---|---|---|---:|---:|\n"
+        f"{rows}\n"
+    )
+
+
+def _train_recipe(
+    engine: Engine,
+    config: TrainSettings,
+    recipe: Recipe,
+    export: Path,
+    output: Path,
+    lineage: dict[str, Any],
+) -> RecipeReport:
+    started = time.perf_counter()
+    settings = config.train
+    directory = output / recipe
+    directory.mkdir(parents=True, exist_ok=True)
+    progress = _progress(directory)
+    report = RecipeReport(recipe, str(directory / "final"), stages=list(progress["done"]))
+    report.resumed_from = len(progress["done"])
+    start = progress["done"][-1]["path"] if progress["done"] else None
+    model = _load(start or settings.base_model or default_model_path(), settings)
+    stages = recipe_stages(recipe)
+    for number, stage in enumerate(stages, start=1):
+        if number <= report.resumed_from:
+            continue
+        t0 = time.perf_counter()
+        rows = _rows(stage, engine, config, export, settings.seed + number)
+        loss = _train_stage(model, rows, stage, settings, f"{recipe} {stage.data}")
+        path = directory / f"stage-{number}-{stage.data}"
+        model.save(str(path))
+        done = {
+            "data": stage.data,
+            "loss": stage.loss,
+            "examples": len(rows),
+            "mean_loss": loss,
+            "seconds": time.perf_counter() - t0,
+            "path": str(path),
+        }
+        report.stages.append(done)
+        (directory / "progress.json").write_text(json.dumps({"done": report.stages}, indent=2))
+    final = directory / "final"
+    if final.exists():
+        shutil.rmtree(final)
+    model.save(str(final))
+    report.seconds = time.perf_counter() - started
+    (final / "README.md").write_text(_card(report, lineage, settings))
+    (final / "dissent-train.json").write_text(json.dumps({**asdict(report), **lineage}, indent=2))
+    return report
+
+
+def train_recipes(
+    engine: Engine,
+    config: TrainSettings,
+    *,
+    recipes: Sequence[Recipe] | None = None,
+    export_dir: Path | None = None,
+    curriculum_run: int | None = None,
+) -> list[RecipeReport]:
+    """Train each recipe (default: ``train.recipes``) and save the models under
+    ``train.output_dir`` (default ``workdir/models``); see the module docstring.
+
+    Raises:
+        DissentError: the export lacks a dataset a recipe needs, or a stage has no examples.
+    """
+    export = Path(export_dir or config.export.output_dir or config.workdir / "export")
+    output = Path(config.train.output_dir or config.workdir / "models")
+    manifest = export / "manifest.json"
+    run = json.loads(manifest.read_text()).get("curriculum_run") if manifest.exists() else None
+    lineage = {"curriculum_run": curriculum_run or run, "export": str(export)}
+    return [
+        _train_recipe(engine, config, recipe, export, output, lineage)
+        for recipe in (recipes or config.train.recipes)
+    ]

@@ -1,0 +1,118 @@
+"""`dissent train`: every recipe trains through its stages, saves, resumes; batches and losses."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.errors import DissentError
+from curriculum.build import build_curriculum
+from curriculum.export import export_curriculum
+from curriculum.losses import MaskedMultipleNegativesRankingLoss, graded_odds_ratio_loss
+from curriculum.train import _mixed_rows, _unique_batches, recipe_stages, train_recipes
+from flows.config import PipelineConfig
+from tests.curriculum.conftest import HandStore
+
+
+def test_unique_batches_never_repeat_a_text_and_keep_every_row() -> None:
+    rows = [("q1", f"p{i}", "n1") for i in range(5)] + [("q2", "p9", "n2"), ("q3", "p8", "n3")]
+    batches = _unique_batches(rows, 3, random.Random(0))
+    assert sorted(r for b in batches for r in b) == sorted(rows)
+    for batch in batches:
+        texts = [t for row in batch for t in row]
+        assert len(texts) == len(set(texts)), batch
+    # q1 appears in five rows: they need five batches
+    assert len(batches) == 5
+
+
+def test_recipes_list_their_stages_in_order() -> None:
+    assert [s.data for s in recipe_stages("staged")] == [
+        "stage1_bce",
+        "stage2_mnr",
+        "stage3_triplet",
+    ]
+    assert [s.loss for s in recipe_stages("staged-masked")] == ["bce", "masked_mnr", "triplet"]
+    assert recipe_stages("human+staged")[0].data == "human"
+    assert recipe_stages("staged+graded")[-1].loss == "graded"
+
+
+def test_the_false_negative_mask_drops_only_candidates_above_the_positive() -> None:
+    class Echo(torch.nn.Module):  # "embeddings" are the features themselves
+        def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {"sentence_embedding": features["x"]}
+
+    loss = MaskedMultipleNegativesRankingLoss(Echo(), scale=1.0, margin=0.1)
+    anchors = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    positives = torch.tensor([[0.6, 0.8], [1.0, 0.0]])
+    # cosines: anchor 0 -> its positive .6, the other 1.0 (beats it by .4 > .1: masked);
+    # anchor 1 -> its positive 0.0, the other .8 (masked too): each row keeps only its
+    # positive, so the loss is 0
+    masked = loss([{"x": anchors}, {"x": positives}], torch.zeros(2))
+    assert float(masked) == pytest.approx(0.0, abs=1e-6)
+    unmasked = MaskedMultipleNegativesRankingLoss(Echo(), scale=1.0, margin=10.0)
+    assert float(unmasked([{"x": anchors}, {"x": positives}], torch.zeros(2))) > 0.5
+
+
+def test_the_graded_odds_ratio_prefers_the_human_order() -> None:
+    sims = torch.tensor([[0.9, 0.6, 0.3, 0.0]])
+    right = graded_odds_ratio_loss(sims, torch.tensor([[3, 2, 1, 0]]))
+    wrong = graded_odds_ratio_loss(sims, torch.tensor([[0, 1, 2, 3]]))
+    assert float(right) < float(wrong)
+    assert float(graded_odds_ratio_loss(sims, torch.full((1, 4), -1))) == 0.0
+
+
+@pytest.fixture
+def exported(hand_store: HandStore, tmp_path: Path) -> tuple[HandStore, PipelineConfig]:
+    cfg = PipelineConfig(workdir=tmp_path)
+    cfg.curriculum.validation_fraction = 0.0
+    cfg.curriculum.typo_rate = 0.0
+    cfg.train.batch_size = 4
+    build_curriculum(hand_store.engine, cfg)
+    export_curriculum(hand_store.engine, cfg)
+    return hand_store, cfg
+
+
+def test_mixed_holds_the_same_examples_as_the_stages(
+    exported: tuple[HandStore, PipelineConfig],
+) -> None:
+    _, cfg = exported
+    rows = _mixed_rows(cfg.workdir / "export", random.Random(0))
+    # 2 stage-2 + 4 stage-3 triplets, and the 2 stage-1 positives each with a negative
+    assert len(rows) == 8 and all(len(r) == 3 for r in rows)
+
+
+@pytest.mark.slow
+def test_every_curriculum_recipe_trains_saves_and_resumes(
+    exported: tuple[HandStore, PipelineConfig],
+) -> None:
+    store, cfg = exported
+    recipes = ["staged", "mixed", "staged-masked", "staged+graded"]
+    reports = train_recipes(store.engine, cfg, recipes=recipes)  # type: ignore[arg-type]
+    for report in reports:
+        final = Path(report.model_dir)
+        assert (final / "model.safetensors").exists() and (final / "README.md").exists()
+        meta = json.loads((final / "dissent-train.json").read_text())
+        assert meta["curriculum_run"] is not None and meta["recipe"] == report.recipe
+        assert [s["data"] for s in report.stages] == [
+            s.data
+            for s in recipe_stages(report.recipe)  # type: ignore[arg-type]
+        ]
+        assert all(s["examples"] > 0 for s in report.stages)
+    # a run killed after two stages resumes at the third
+    staged = Path(reports[0].model_dir).parent
+    progress = json.loads((staged / "progress.json").read_text())
+    (staged / "progress.json").write_text(json.dumps({"done": progress["done"][:2]}))
+    again = train_recipes(store.engine, cfg, recipes=["staged"])[0]
+    assert again.resumed_from == 2 and len(again.stages) == 3
+
+
+def test_a_recipe_without_data_is_a_clear_error(
+    exported: tuple[HandStore, PipelineConfig],
+) -> None:
+    store, cfg = exported  # the hand-built store has no human labels
+    with pytest.raises(DissentError, match="stage human has no training examples"):
+        train_recipes(store.engine, cfg, recipes=["human"])
