@@ -523,17 +523,21 @@ def _injection(
     base = [lp.pair for lp in _shared(runs, route.active, "test")[:count]]
     attacked = [(pair, inject(pair, text)) for pair in base for text in INJECTIONS]
     for position, run in enumerate(runs, start=1):
-        dirty = [b for _, b in attacked]
-        call = grade_cached(engine, run.spec.backend, prompt, dirty, tier=position, run_id=run_id)
+        mine = attacked[: run.spec.max_eval_pairs] if run.spec.max_eval_pairs else attacked
+        clean, dirty = [a for a, _ in mine], [b for _, b in mine]
+        call = grade_cached(
+            engine, run.spec.backend, prompt, clean + dirty, tier=position, run_id=run_id
+        )
         run.answers.update(call.answers)
-        clean_g, _ = run.fitted.decide(*run.matrix([a for a, _ in attacked]))
+        clean_g, _ = run.fitted.decide(*run.matrix(clean))
         dirty_g, _ = run.fitted.decide(*run.matrix(dirty))
         both = (clean_g >= 0) & (dirty_g >= 0)
         evaluations[position - 1].flip_rate = (
             float(np.mean(clean_g[both] != dirty_g[both])) if both.any() else None
         )
-    before = _route_grades(runs, route, [a for a, _ in attacked])
-    after = _route_grades(runs, route, [b for _, b in attacked])
+    cap = min(runs[t].spec.max_eval_pairs or len(attacked) for t in route.active)
+    before = _route_grades(runs, route, [a for a, _ in attacked[:cap]])
+    after = _route_grades(runs, route, [b for _, b in attacked[:cap]])
     both = (before >= 0) & (after >= 0)
     cascade.flip_rate = float(np.mean(before[both] != after[both])) if both.any() else None
 

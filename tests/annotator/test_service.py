@@ -44,6 +44,7 @@ def config(workdir: Path) -> PipelineConfig:
     cfg.store.url = f"sqlite:///{workdir / 'store.db'}"
     cfg.annotation.max_pairs_per_split = 24
     cfg.annotation.injection_pairs = 4
+    cfg.annotation.random_pairs = 24
     return cfg
 
 
