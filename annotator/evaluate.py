@@ -27,26 +27,33 @@ The result is a :class:`CalibrationOutcome` of typed parts, which the report ren
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Engine, insert
 
-from annotator.backends.base import Answer, Pair
-from annotator.calibration import Isotonic
+from annotator.backends.base import Pair
 from annotator.cascade import TierSpec
-from annotator.decision import Decider, Objective, fit_decider
+from annotator.decision import Objective
+from annotator.fitting import (
+    Settings,
+    TierRun,
+    cap_split,
+    cost,
+    decisions,
+    route_grades,
+    run_tier,
+    shared_pairs,
+)
 from annotator.injection import INJECTIONS, inject
 from annotator.judgments import grade_cached, key_of
-from annotator.metrics import Agreement, agreement, bootstrap_interval, confusion, reliability
+from annotator.metrics import agreement, bootstrap_interval, confusion, reliability
+from annotator.outcome import CalibrationOutcome, CascadeEvaluation, Gate, TierEvaluation
 from annotator.pairs import LabelledPair
 from annotator.routing import Plan, Route, choose_route, simulate
 from core.errors import DissentError
-from core.progress import counter, track
+from core.progress import track
 from prompts import Prompt
 from store.schema import Calibration, utcnow
 
@@ -67,110 +74,6 @@ Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 
 
-@dataclass
-class TierEvaluation:
-    """One tier on its test pairs: agreement before and after calibration, and its cost."""
-
-    name: str
-    model_id: str
-    isotonic: dict[str, Any] | None
-    decider: dict[str, Any]
-    pairs: dict[str, int]  # calibration and test pairs this tier graded
-    raw: Agreement  # the argmax of its own distribution
-    calibrated: Agreement  # calibrated and decided for the objective
-    qwk_interval: tuple[float, float] | None
-    exact_interval: tuple[float, float] | None
-    confusion: list[list[int]]
-    reliability_before: dict[str, Any]
-    reliability_after: dict[str, Any]
-    coverage_curve: list[dict[str, float]]
-    seconds_per_1k: float
-    tokens_in_per_1k: float
-    tokens_out_per_1k: float
-    cost: float
-    failures: int
-    model_calls: int
-    cache_hits: int
-    cv_score: float = 0.0  # alone, out of fold on the calibration split
-    bypassed: str = ""  # why it is not in the route ("" when it is)
-    flip_rate: float | None = None
-    random_relevant: float | None = None
-
-
-@dataclass
-class CascadeEvaluation:
-    """The chosen route on the test split, and its sanity figures."""
-
-    route: list[str]
-    thresholds: list[float]
-    test: Agreement
-    qwk_interval: tuple[float, float] | None
-    exact_interval: tuple[float, float] | None
-    confusion: list[list[int]]
-    decided_share: dict[str, float]
-    cost_share_of_top_tier: float
-    per_1k_pairs_seconds: float | None
-    cv_score: float
-    random_relevant: float | None
-    random_pairs: int
-    flip_rate: float | None
-
-
-@dataclass
-class Gate:
-    """The agreement gate: cascade test QWK at least ``min_qwk`` and at most
-    ``max_random_relevant`` of random products graded relevant."""
-
-    min_qwk: float | None
-    qwk: float | None
-    max_random_relevant: float
-    random_relevant: float | None
-    passed: bool
-
-
-@dataclass
-class CalibrationOutcome:
-    """Everything the calibration report shows (``dataclasses.asdict`` gives its JSON)."""
-
-    prompt_version: str
-    objective: str
-    splits: dict[str, dict[str, int]]
-    budget: float
-    tiers: list[TierEvaluation]
-    cascade: CascadeEvaluation
-    gate: Gate
-    calibration_ids: list[int] = field(default_factory=list)
-
-
-def cap_split(
-    pairs: Sequence[LabelledPair], limit: int | None, seed: int = 0
-) -> list[LabelledPair]:
-    """At most ``limit`` pairs, taken as whole queries in a seeded random order.
-
-    The query order depends on the seed only, so the pairs a smaller limit takes are among
-    those a larger one takes (every slow tier's subsample lies inside a faster one's).
-    """
-    if limit is None or len(pairs) <= limit:
-        return list(pairs)
-    by_query: dict[int, list[LabelledPair]] = {}
-    for lp in pairs:
-        by_query.setdefault(lp.pair.query_id, []).append(lp)
-    order = sorted(by_query)
-    random.Random(seed).shuffle(order)
-    out: list[LabelledPair] = []
-    for qid in order:
-        if len(out) + len(by_query[qid]) > limit and out:
-            break
-        out.extend(by_query[qid])
-    return out
-
-
-def _matrix(answers: Sequence[Answer]) -> tuple[Floats, Bools]:
-    ok = np.array([a.ok for a in answers], dtype=bool)
-    dists = np.array([a.distribution if a.ok else [0.25] * 4 for a in answers], dtype=np.float64)
-    return dists.reshape(-1, 4), ok
-
-
 def _coverage_curve(conf: Floats, correct: Bools, ok: Bools) -> list[dict[str, float]]:
     order = np.argsort(-np.where(ok, conf, -1.0), kind="stable")
     curve = []
@@ -180,122 +83,6 @@ def _coverage_curve(conf: Floats, correct: Bools, ok: Bools) -> list[dict[str, f
         value = float(correct[top].mean()) if len(top) else 0.0
         curve.append({"coverage": float(share), "agreement": value})
     return curve
-
-
-@dataclass
-class _Fitted:
-    """A tier fitted on the calibration split: what it decides, in and out of fold."""
-
-    iso: Isotonic | None
-    decider: Decider
-    keys: list[tuple[int, str]]  # its calibration pairs
-    oof_grade: Ints
-    oof_conf: Floats
-
-    def decide(self, dists: Floats, ok: Bools) -> tuple[Ints, Floats]:
-        grades, conf = self.decider.decide(self.iso.apply(dists) if self.iso else dists)
-        return np.where(ok, grades, -1), np.where(ok, conf, -1.0)
-
-
-def _fit_maps(
-    objective: Objective, dists: Floats, ok: Bools, human: Ints
-) -> tuple[Isotonic | None, Decider]:
-    if ok.sum() < MIN_CALIBRATION_PAIRS:
-        return None, fit_decider(objective, dists[ok], human[ok])
-    iso = Isotonic.fit(dists[ok], human[ok])
-    return iso, fit_decider(objective, iso.apply(dists[ok]), human[ok])
-
-
-def _folds(pairs: Sequence[LabelledPair], k: int, seed: int) -> Ints:
-    """A fold per pair: whole queries, in a seeded order, dealt round-robin."""
-    queries = sorted({lp.pair.query_id for lp in pairs})
-    random.Random(seed).shuffle(queries)
-    fold_of = {q: i % k for i, q in enumerate(queries)}
-    return np.array([fold_of[lp.pair.query_id] for lp in pairs], dtype=np.int64)
-
-
-def _fit_tier(
-    objective: Objective,
-    cal: Sequence[LabelledPair],
-    dists: Floats,
-    ok: Bools,
-    folds: int,
-    seed: int,
-) -> _Fitted:
-    """Out-of-fold decisions on ``cal``, then the maps fitted on all of it."""
-    human = np.array([lp.grade for lp in cal], dtype=np.int64)
-    fold = _folds(cal, folds, seed)
-    oof_grade = np.full(len(cal), -1, dtype=np.int64)
-    oof_conf = np.full(len(cal), -1.0)
-    for k in range(folds):
-        held = fold == k
-        if not held.any():
-            continue
-        iso, decider = _fit_maps(objective, dists[~held], ok[~held], human[~held])
-        fitted = _Fitted(iso, decider, [], oof_grade, oof_conf)
-        oof_grade[held], oof_conf[held] = fitted.decide(dists[held], ok[held])
-    iso, decider = _fit_maps(objective, dists, ok, human)
-    return _Fitted(iso, decider, [key_of(lp.pair) for lp in cal], oof_grade, oof_conf)
-
-
-@dataclass
-class _TierRun:
-    """One tier's answers on its calibration and test pairs, fitted."""
-
-    spec: TierSpec
-    cal: list[LabelledPair]
-    test: list[LabelledPair]
-    answers: dict[tuple[int, str], Answer]
-    fitted: _Fitted
-    model_calls: int
-    cache_hits: int
-
-    def matrix(self, pairs: Sequence[Pair]) -> tuple[Floats, Bools]:
-        return _matrix([self.answers[key_of(p)] for p in pairs])
-
-
-def _run_tier(
-    engine: Engine,
-    position: int,
-    spec: TierSpec,
-    prompt: Prompt,
-    parts: tuple[list[LabelledPair], list[LabelledPair]],
-    settings: _Settings,
-    run_id: int | None,
-) -> _TierRun:
-    cal = cap_split(parts[0], spec.max_eval_pairs, settings.seed)
-    test = cap_split(parts[1], spec.max_eval_pairs, settings.seed)
-    pairs = [lp.pair for lp in [*cal, *test]]
-    with counter(f"tier {position} {spec.name}", total=len(pairs)) as advance:
-        call = grade_cached(
-            engine,
-            spec.backend,
-            prompt,
-            pairs,
-            tier=position,
-            max_attempts=spec.max_attempts,
-            run_id=run_id,
-            progress=advance,
-        )
-        advance(call.cache_hits)
-    dists, ok = _matrix([call.answers[key_of(lp.pair)] for lp in cal])
-    fitted = _fit_tier(settings.objective, cal, dists, ok, settings.folds, settings.seed)
-    return _TierRun(spec, cal, test, call.answers, fitted, call.model_calls, call.cache_hits)
-
-
-@dataclass(frozen=True)
-class _Settings:
-    objective: Objective
-    budget: float
-    folds: int
-    seed: int
-    min_qwk: float | None
-    max_random_relevant: float
-
-
-def _cost(spec: TierSpec, answers: Sequence[Answer]) -> float:
-    seconds = float(np.mean([a.latency_s for a in answers])) if answers else 0.0
-    return spec.cost_weight if spec.cost_weight is not None else max(seconds, 1e-9)
 
 
 def _intervals(
@@ -308,7 +95,7 @@ def _intervals(
     return bootstrap_interval(h, p, "qwk", seed), bootstrap_interval(h, p, "exact", seed)
 
 
-def _evaluate_tier(run: _TierRun, settings: _Settings) -> TierEvaluation:
+def _evaluate_tier(run: TierRun, settings: Settings) -> TierEvaluation:
     pairs = [lp.pair for lp in run.test]
     dists, ok = run.matrix(pairs)
     human = np.array([lp.grade for lp in run.test], dtype=np.int64)
@@ -337,36 +124,16 @@ def _evaluate_tier(run: _TierRun, settings: _Settings) -> TierEvaluation:
         seconds_per_1k=1000 * float(np.mean([a.latency_s for a in answers])),
         tokens_in_per_1k=1000 * float(np.mean([a.tokens_in for a in answers])),
         tokens_out_per_1k=1000 * float(np.mean([a.tokens_out for a in answers])),
-        cost=_cost(run.spec, answers),
+        cost=cost(run.spec, answers),
         failures=sum(not a.ok for a in answers),
         model_calls=run.model_calls,
         cache_hits=run.cache_hits,
     )
 
 
-def _shared(runs: Sequence[_TierRun], active: Sequence[int], split: str) -> list[LabelledPair]:
-    """The pairs of ``split`` that every tier of ``active`` graded (the slowest one's)."""
-    smallest = min((runs[t] for t in active), key=lambda r: len(getattr(r, split)))
-    return list(getattr(smallest, split))
-
-
-def _decisions(runs: Sequence[_TierRun], pairs: Sequence[Pair]) -> tuple[list[Floats], list[Ints]]:
-    """Every tier's (full-fit) confidence and grade on ``pairs`` (-1 where it has none)."""
-    confs, grades = [], []
-    for run in runs:
-        known = [key_of(p) in run.answers for p in pairs]
-        dists, ok = _matrix(
-            [run.answers.get(key_of(p), Answer.failed("not graded")) for p in pairs]
-        )
-        g, c = run.fitted.decide(dists, ok & np.array(known, dtype=bool))
-        grades.append(g)
-        confs.append(c)
-    return confs, grades
-
-
-def _choose(runs: Sequence[_TierRun], costs: Sequence[float], settings: _Settings) -> Plan:
+def _choose(runs: Sequence[TierRun], costs: Sequence[float], settings: Settings) -> Plan:
     """The route, chosen on out-of-fold decisions of the pairs every tier graded."""
-    shared = _shared(runs, range(len(runs)), "cal")
+    shared = shared_pairs(runs, range(len(runs)), "cal")
     human = np.array([lp.grade for lp in shared], dtype=np.int64)
     confs, grades = [], []
     for run in runs:
@@ -375,11 +142,6 @@ def _choose(runs: Sequence[_TierRun], costs: Sequence[float], settings: _Setting
         confs.append(run.fitted.oof_conf[rows])
         grades.append(run.fitted.oof_grade[rows])
     return choose_route(settings.objective, human, confs, grades, costs, settings.budget)
-
-
-def _route_grades(runs: Sequence[_TierRun], route: Route, pairs: Sequence[Pair]) -> Ints:
-    confs, grades = _decisions(runs, pairs)
-    return simulate(route, confs, grades, [1.0] * len(runs)).grades
 
 
 def calibrate_cascade(
@@ -407,7 +169,7 @@ def calibrate_cascade(
     Raises:
         DissentError: the calibration or the test split has no human labels.
     """
-    settings = _Settings(objective, budget, folds, seed, min_qwk, max_random_relevant)
+    settings = Settings(objective, budget, folds, seed, min_qwk, max_random_relevant)
     parts = {
         name: cap_split([lp for lp in labelled if lp.split == name], max_pairs_per_split, seed)
         for name in ("train", "calibration", "test")
@@ -419,7 +181,7 @@ def calibrate_cascade(
             f"(have {len(cal)} and {len(test)} pairs); ingest more labels or change splits.fractions"
         )
     runs = [
-        _run_tier(engine, i + 1, spec, prompt, (cal, test), settings, run_id)
+        run_tier(engine, i + 1, spec, prompt, (cal, test), settings, run_id)
         for i, spec in enumerate(track(tiers, "calibrating tiers", total=len(tiers)))
     ]
     evaluations = [_evaluate_tier(run, settings) for run in runs]
@@ -447,15 +209,15 @@ def calibrate_cascade(
 
 
 def _evaluate_cascade(
-    runs: Sequence[_TierRun],
+    runs: Sequence[TierRun],
     evaluations: Sequence[TierEvaluation],
     plan: Plan,
-    settings: _Settings,
+    settings: Settings,
 ) -> CascadeEvaluation:
     route = plan.route
-    shared = _shared(runs, route.active, "test")
+    shared = shared_pairs(runs, route.active, "test")
     human = np.array([lp.grade for lp in shared], dtype=np.int64)
-    confs, grades = _decisions(runs, [lp.pair for lp in shared])
+    confs, grades = decisions(runs, [lp.pair for lp in shared])
     costs = [e.cost for e in evaluations]
     outcome = simulate(route, confs, grades, costs)
     final = [int(g) if g >= 0 else None for g in outcome.grades]
@@ -482,7 +244,7 @@ def _evaluate_cascade(
 
 def _sanity(
     engine: Engine,
-    runs: Sequence[_TierRun],
+    runs: Sequence[TierRun],
     evaluations: Sequence[TierEvaluation],
     cascade: CascadeEvaluation,
     route: Route,
@@ -504,14 +266,14 @@ def _sanity(
         evaluations[position - 1].random_relevant = share
     smallest = min(runs[t].spec.max_eval_pairs or len(pairs) for t in route.active)
     shared = list(pairs[: min(len(pairs), smallest)])
-    final = _route_grades(runs, route, shared)
+    final = route_grades(runs, route, shared)
     cascade.random_pairs = len(shared)
     cascade.random_relevant = float(np.mean(final >= 2)) if len(shared) else None
 
 
 def _injection(
     engine: Engine,
-    runs: Sequence[_TierRun],
+    runs: Sequence[TierRun],
     evaluations: Sequence[TierEvaluation],
     cascade: CascadeEvaluation,
     route: Route,
@@ -520,7 +282,7 @@ def _injection(
     run_id: int | None,
 ) -> None:
     """How often an injected instruction changes a grade, per tier and for the cascade."""
-    base = [lp.pair for lp in _shared(runs, route.active, "test")[:count]]
+    base = [lp.pair for lp in shared_pairs(runs, route.active, "test")[:count]]
     attacked = [(pair, inject(pair, text)) for pair in base for text in INJECTIONS]
     for position, run in enumerate(runs, start=1):
         mine = attacked[: run.spec.max_eval_pairs] if run.spec.max_eval_pairs else attacked
@@ -536,13 +298,13 @@ def _injection(
             float(np.mean(clean_g[both] != dirty_g[both])) if both.any() else None
         )
     cap = min(runs[t].spec.max_eval_pairs or len(attacked) for t in route.active)
-    before = _route_grades(runs, route, [a for a, _ in attacked[:cap]])
-    after = _route_grades(runs, route, [b for _, b in attacked[:cap]])
+    before = route_grades(runs, route, [a for a, _ in attacked[:cap]])
+    after = route_grades(runs, route, [b for _, b in attacked[:cap]])
     both = (before >= 0) & (after >= 0)
     cascade.flip_rate = float(np.mean(before[both] != after[both])) if both.any() else None
 
 
-def _gate(cascade: CascadeEvaluation, settings: _Settings) -> Gate:
+def _gate(cascade: CascadeEvaluation, settings: Settings) -> Gate:
     qwk = cascade.test.qwk
     random_ok = (
         cascade.random_relevant is None or cascade.random_relevant <= settings.max_random_relevant
@@ -559,7 +321,7 @@ def _gate(cascade: CascadeEvaluation, settings: _Settings) -> Gate:
 
 def _store(
     engine: Engine,
-    runs: Sequence[_TierRun],
+    runs: Sequence[TierRun],
     outcome: CalibrationOutcome,
     plan: Plan,
     prompt: Prompt,

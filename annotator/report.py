@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from annotator.evaluate import CalibrationOutcome
+from annotator.outcome import CalibrationOutcome
 
 __all__ = ["outcome_lines", "write_report"]
 
