@@ -130,6 +130,16 @@ class AnnotationConfig(Section):
         default=5, ge=2, description="folds (by query) of the calibration split for the route"
     )
     min_qwk: float | None = Field(default=None, description="agreement gate on the test split")
+    calibration_random_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description=(
+            "random catalog products for calibration queries, labelled Irrelevant, added to the "
+            "calibration split (a share of its pairs): the maps and cutpoints see unrelated "
+            "products, as annotation will"
+        ),
+    )
     random_pairs: int = Field(
         default=200,
         ge=0,

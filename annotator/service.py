@@ -21,7 +21,7 @@ from annotator.cascade import CascadeReport, Tier, TierSpec, cascade_id, run_cas
 from annotator.config import AnnotatorSettings
 from annotator.decision import Decider
 from annotator.evaluate import CalibrationOutcome, calibrate_cascade
-from annotator.pairs import candidate_pairs, labelled_pairs, random_pairs
+from annotator.pairs import LabelledPair, candidate_pairs, labelled_pairs, random_pairs
 from annotator.report import write_report
 from annotator.sampling import sample_candidates
 from annotator.tier1 import TrainingResult
@@ -118,6 +118,7 @@ def calibrate(
     ann = config.annotation
     prompt = load_prompt()
     labelled = labelled_pairs(engine, config.splits, ann.label_source)
+    labelled += _unrelated(engine, labelled, ann.calibration_random_share, config.splits.seed)
     test_queries = sorted({lp.pair.query_id for lp in labelled if lp.split == "test"})
     randoms = random_pairs(engine, test_queries, ann.random_pairs, config.splits.seed)
     directory = report_dir or config.workdir / "reports" / "calibration"
@@ -160,6 +161,21 @@ def calibrate(
                 f"(maximum {gate.max_random_relevant}); report: {paths['html']}"
             )
     return outcome, paths
+
+
+def _unrelated(
+    engine: Engine, labelled: Sequence[LabelledPair], share: float, seed: int
+) -> list[LabelledPair]:
+    """Random catalog products for the calibration queries, labelled Irrelevant.
+
+    Human labels are mostly of plausible products; the candidates the cascade grades include
+    random and token-similar negatives. Without unrelated products among them, the maps and
+    cutpoints fitted on the calibration split learn that everything is somewhat relevant.
+    """
+    cal = [lp for lp in labelled if lp.split == "calibration"]
+    queries = sorted({lp.pair.query_id for lp in cal})
+    pairs = random_pairs(engine, queries, round(share * len(cal)), seed + 1)
+    return [LabelledPair(pair, 0, "calibration") for pair in pairs]
 
 
 def _latest_calibrations(

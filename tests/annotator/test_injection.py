@@ -42,7 +42,7 @@ def test_inject_rehashes_and_leaves_the_original_alone() -> None:
 
 def test_each_injection_has_its_own_hash() -> None:
     hashes = {inject(HOSE, text).product_hash for text in INJECTIONS}
-    assert len(hashes) == len(INJECTIONS) == 6 and HOSE.product_hash not in hashes
+    assert len(hashes) == len(INJECTIONS) == 5 and HOSE.product_hash not in hashes
 
 
 @pytest.mark.parametrize("index", [0, 1])
@@ -62,10 +62,10 @@ def test_a_note_to_the_annotator_leaves_only_its_first_word() -> None:
     assert attacked.product["description"] == f"{DESCRIPTION} IMPORTANT"
 
 
-@pytest.mark.parametrize("index", [3, 4, 5])
+@pytest.mark.parametrize("index", [3, 4])
 def test_what_reads_as_product_wording_survives(index: int) -> None:
-    # keyword stuffing, Spanish, "best top quality" x 40: the sanitizer cannot tell these from
-    # a seller's wording, so they reach the tiers unchanged (what the flip rate measures)
+    # Spanish, "best top quality" x 40: the sanitizer cannot tell these from a seller's
+    # wording, so they reach the tiers unchanged (what the flip rate measures)
     text = INJECTIONS[index]
     attacked = inject(HOSE, text)
     assert attacked.product["title"] == " ".join(f"{TITLE} {text}".split())

@@ -45,6 +45,7 @@ def config(workdir: Path) -> PipelineConfig:
     cfg.annotation.max_pairs_per_split = 24
     cfg.annotation.injection_pairs = 4
     cfg.annotation.random_pairs = 24
+    cfg.annotation.max_random_relevant = 1.0  # two epochs on ~150 pairs; gate tested below
     return cfg
 
 
@@ -147,6 +148,13 @@ def test_agreement_gate_fails_the_run_after_writing_the_report(
     with pytest.raises(DissentError, match="agreement gate failed"):
         calibrate(store, strict, tmp_path / "strict")
     assert (tmp_path / "strict" / "report.html").exists()
+    # the sanity gate: a cascade that grades random products relevant fails too
+    outcome, _ = calibrated  # type: ignore[misc]
+    assert outcome.cascade.random_relevant is not None and outcome.cascade.random_relevant > 0
+    sane = config.model_copy(deep=True)
+    sane.annotation.max_random_relevant = 0.0
+    with pytest.raises(DissentError, match="random products graded relevant"):
+        calibrate(store, sane, tmp_path / "sane")
 
 
 def test_killed_annotation_resumes_without_losing_or_duplicating(

@@ -221,6 +221,7 @@ def _config(tmp_path: Path) -> tuple[Path, Path]:
     annotation = data.setdefault("annotation", {})
     annotation["tiers"] = [{"name": "cross-encoder", "backend": "cross_encoder"}]
     annotation["tier1_training"]["epochs"] = 1
+    annotation["max_random_relevant"] = 1.0  # one epoch: the deployment is the point
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     return path, workdir

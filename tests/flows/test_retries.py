@@ -118,6 +118,7 @@ def test_failed_calls_are_retried_and_recorded(
     ]
     cfg.annotation.max_pairs_per_split = 20
     cfg.annotation.injection_pairs = 0
+    cfg.annotation.max_random_relevant = 1.0  # retries are the point, not label quality
     cfg.flows.queries_per_batch = 2
     engine = open_store(cfg.store_url)
     ingest_dataset(engine, load_mapping(SAMPLE / "mapping.yaml"))

@@ -41,6 +41,7 @@ def setup(
     cfg.annotation.tiers = [TierConfig(name="cross-encoder", backend="cross_encoder")]
     cfg.annotation.max_pairs_per_split = 24
     cfg.annotation.injection_pairs = 0
+    cfg.annotation.max_random_relevant = 1.0  # one epoch on 96 pairs: quality is not the point
     cfg.flows.queries_per_batch = 3
     cfg.flows.retry_delay_s = 0
     engine = open_store(postgres_url)
