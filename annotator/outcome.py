@@ -57,6 +57,8 @@ class CascadeEvaluation:
     random_relevant: float | None
     random_pairs: int
     flip_rate: float | None
+    tiers_on_same_pairs: dict[str, float | None] = field(default_factory=dict)  # test QWK
+    significance: float = 1.0  # bootstrap share in which the route beat the best single tier
 
 
 @dataclass

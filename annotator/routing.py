@@ -10,8 +10,10 @@ thresholds (quantiles of each tier's confidences), scores each route on out-of-f
 of the calibration split (:mod:`annotator.evaluate` makes them by k-fold cross-validation), and
 keeps the best route whose compute stays within the budget (ties: the cheaper). Every single
 tier alone is one of the routes searched, so **on the calibration folds the chosen cascade
-scores at least as well as the best single tier within the budget**. A tier left out is
-reported as bypassed, with the best score any route through it reached.
+scores at least as well as the best single tier within the budget**. A route of several tiers
+that costs more than that tier must also beat it reliably — in at least 95% of bootstrap
+resamples of the pairs — or the single tier is kept: slow tiers are compared on a few hundred pairs, where a few
+points are noise. A tier left out is reported as bypassed, with the reason.
 
 Compute is measured as a share of sending every pair to the top (last configured) tier: a
 pair costs the sum of the per-pair costs of the tiers it visits.
@@ -119,6 +121,7 @@ class Plan:
     single_tier: list[float]  # each tier alone, on the same pairs
     best_with: list[float | None]  # the best route through each tier (None: over budget)
     bypassed: list[str] = field(default_factory=list)  # why, per bypassed tier ("" if active)
+    significance: float = 1.0  # share of resamples in which the chosen route beat the best tier
 
 
 def choose_route(
@@ -129,8 +132,16 @@ def choose_route(
     costs: Sequence[float],
     budget: float,
     grid: int = 12,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> Plan:
     """The best route within ``budget`` (see the module docstring).
+
+    A route of several tiers that costs more than the best single tier within the budget is
+    kept only when it beats that tier with ``confidence`` (a bootstrap over the pairs: the share
+    of resamples in which it scores higher, ties counting half); otherwise the tier is the
+    route. Slow tiers are often compared on a few
+    hundred pairs, where a difference of a few points is noise.
 
     When no route fits the budget, the cheapest one is returned (its cost share says so).
     """
@@ -159,7 +170,15 @@ def choose_route(
         ):
             best = candidate
     assert cheapest is not None, "no tier to route through"
-    value, share, route, outcome = best or cheapest
+    chosen = best or cheapest
+    solo = _best_single(objective, human, confidences, grades, costs, budget)
+    won = 1.0
+    costlier = solo is not None and chosen[1] > solo[1] + 1e-12
+    if len(chosen[2].active) > 1 and solo is not None and costlier:
+        won = _bootstrap_win(objective, human, chosen[3].grades, solo[3].grades, seed)
+        if won < confidence:
+            chosen = solo
+    value, share, route, outcome = chosen
     plan = Plan(
         route=route,
         score=value,
@@ -167,9 +186,43 @@ def choose_route(
         decided_share=[float(np.mean(outcome.decider == t)) for t in range(n_tiers)],
         single_tier=single,
         best_with=best_with,
+        significance=won,
     )
     plan.bypassed = [_why(plan, t, objective) for t in range(n_tiers)]
     return plan
+
+
+def _best_single(
+    objective: Objective,
+    human: Ints,
+    confidences: Sequence[Floats],
+    grades: Sequence[Ints],
+    costs: Sequence[float],
+    budget: float,
+) -> tuple[float, float, Route, Outcome] | None:
+    found = None
+    for tier in range(len(confidences)):
+        outcome = simulate(Route((tier,)), confidences, grades, costs)
+        value = route_score(objective, human, outcome.grades)
+        if outcome.cost_share <= budget + 1e-9 and (found is None or value > found[0]):
+            found = (value, outcome.cost_share, Route((tier,)), outcome)
+    return found
+
+
+def _bootstrap_win(
+    objective: Objective, human: Ints, ours: Ints, theirs: Ints, seed: int, resamples: int = 400
+) -> float:
+    """The share of bootstrap resamples of the pairs in which ``ours`` scores above ``theirs``."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(human), size=(resamples, len(human)))
+    wins = 0.0
+    for r in rows:
+        a, b = (
+            route_score(objective, human[r], ours[r]),
+            route_score(objective, human[r], theirs[r]),
+        )
+        wins += 1.0 if a > b else 0.5 if a == b else 0.0
+    return wins / resamples
 
 
 def _why(plan: Plan, tier: int, objective: Objective) -> str:
@@ -178,6 +231,12 @@ def _why(plan: Plan, tier: int, objective: Objective) -> str:
     reach = plan.best_with[tier]
     if reach is None:
         return "every route through it exceeds the cost budget"
+    if reach > plan.score:
+        return (
+            f"the best route through it ({objective} {reach:.3f} on the calibration folds, "
+            f"against {plan.score:.3f} alone) beat the best tier in only "
+            f"{plan.significance:.0%} of bootstrap resamples: not a reliable gain"
+        )
     return (
         f"no route through it beats the chosen one on the calibration folds "
         f"({objective} {reach:.3f} at best, against {plan.score:.3f})"

@@ -111,6 +111,8 @@ def main() -> int:
             "random_pairs": c.random_pairs,
             "cv_qwk": c.cv_score,
             "test_pairs": c.test.n,
+            "tiers_qwk_on_the_same_pairs": c.tiers_on_same_pairs,
+            "route_beats_best_tier_in_resamples": c.significance,
         },
         "gate": asdict(outcome.gate),
         "tier1_training": training,

@@ -244,3 +244,30 @@ def test_the_chosen_route_is_never_worse_than_a_single_tier_within_budget(seed: 
     assert plan.cost_share == pytest.approx(out.cost_share)
     assert sum(plan.decided_share) == pytest.approx(1.0)
     assert all((why == "") == (t in plan.route.active) for t, why in enumerate(plan.bypassed))
+
+
+def test_a_costlier_route_must_beat_the_best_tier_reliably() -> None:
+    # 40 pairs; "cheap" (cost 1) is right on 36; "slow" (cost 100) is right on all 40 but
+    # the route through it may only fix the 4 pairs where cheap is unsure. The gain is real:
+    # every resample without those 4 pairs ties, every other one favours the route.
+    rng = np.random.default_rng(0)
+    human = rng.integers(0, 4, size=40)
+    cheap = human.copy()
+    cheap[:4] = (human[:4] + 2) % 4
+    cheap_conf = np.where(np.arange(40) < 4, 0.2, 0.9)
+    slow_conf = np.ones(40)
+    # budget 0.5: "slow" alone (cost share 1) is out, so the route is compared with "cheap"
+    plan = choose_route(
+        "exact", human, [cheap_conf, slow_conf], [cheap, human], [1.0, 100.0], budget=0.5
+    )
+    assert plan.route == Route((0, 1), (0.9,)) and plan.significance >= 0.95
+    # the same gain on 1 pair of 40 is not reliable: the cheap tier alone is kept, and the
+    # slow tier's bypass says why
+    cheap2 = human.copy()
+    cheap2[:1] = (human[:1] + 2) % 4
+    conf2 = np.where(np.arange(40) < 1, 0.2, 0.9)
+    plan2 = choose_route(
+        "exact", human, [conf2, slow_conf], [cheap2, human], [1.0, 100.0], budget=0.5
+    )
+    assert plan2.route == Route((0,)) and plan2.significance < 0.95
+    assert "bootstrap" in plan2.bypassed[1]
