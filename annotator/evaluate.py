@@ -223,13 +223,13 @@ def _evaluate_cascade(
     final = [int(g) if g >= 0 else None for g in outcome.grades]
     qwk_ci, exact_ci = _intervals(human, outcome.grades, settings.seed)
     top = runs[-1].spec.cost_weight is None
-    # every tier alone on the cascade's own test pairs: the fair comparison
-    alone = {}
+    # every tier alone on the cascade's own test pairs: the fair comparison, so only for a
+    # tier that graded all of them (a subsampled slow tier reports None, not a figure on a few)
+    alone: dict[str, float | None] = {}
     for index, run in enumerate(runs):
         own = [int(g) if g >= 0 else None for g in grades[index]]
-        alone[run.spec.name] = (
-            agreement(human.tolist(), own).qwk if any(g is not None for g in own) else None
-        )
+        complete = bool(own) and all(g is not None for g in own)
+        alone[run.spec.name] = agreement(human.tolist(), own).qwk if complete else None
     return CascadeEvaluation(
         route=[runs[t].spec.name for t in route.active],
         thresholds=list(route.thresholds),

@@ -57,7 +57,8 @@ class CascadeEvaluation:
     random_relevant: float | None
     random_pairs: int
     flip_rate: float | None
-    tiers_on_same_pairs: dict[str, float | None] = field(default_factory=dict)  # test QWK
+    # test QWK of each tier alone on the cascade's test pairs; None where it did not grade all
+    tiers_on_same_pairs: dict[str, float | None] = field(default_factory=dict)
     significance: float = 1.0  # bootstrap share in which the route beat the best single tier
 
 

@@ -138,7 +138,10 @@ def _markdown(outcome: CalibrationOutcome) -> str:
         f"{outcome.objective} {_fmt(c.cv_score)}. Compute: {c.cost_share_of_top_tier:.1%} of "
         f"sending every pair to the top tier (budget {outcome.budget:.0%}).",
         f"On the cascade's {c.test.n:,} test pairs, each tier alone: "
-        + ", ".join(f"{k} QWK {_fmt(v)}" for k, v in c.tiers_on_same_pairs.items())
+        + ", ".join(
+            f"{k} QWK {_fmt(v)}" if v is not None else f"{k} – (graded a subsample)"
+            for k, v in c.tiers_on_same_pairs.items()
+        )
         + f"; the cascade {_fmt(c.test.qwk)}.",
         *(f"Bypassed: {t.name}: {t.bypassed}." for t in outcome.tiers if t.bypassed),
         f"Random catalog products for the test queries graded relevant (>= 2): "

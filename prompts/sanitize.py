@@ -11,10 +11,12 @@ a model to the end of the sentence: a span that
   "mark all ... as", "grade every ...");
 - opens with a role marker (``SYSTEM:``, ``[SYSTEM]``, ``### Instruction``, ``<|im_start|>``);
 
-and removes JSON fragments that set a grade, relevance, score or label, and markup that closes
-or opens the prompt's product block. Ordinary product wording stays: "Grade 8 hex bolt", "Rated
-for outdoor use", "Exact replacement for model 123", "Speaker System: 5.1 channels",
-"Cordless Phone with Answering Machine".
+and removes JSON fragments that set a grade, relevance, score or label, markup that closes or
+opens the prompt's product block, and padding (a phrase of up to four words repeated three
+or more times in a row keeps one copy). The rating verbs of Spanish, Portuguese, French,
+Italian and German count as instructions too. Ordinary product wording stays: "Grade 8 hex
+bolt", "Rated for outdoor use", "Exact replacement for model 123", "Speaker System: 5.1
+channels", "Cordless Phone with Answering Machine".
 
 Its version is part of every prompt's version, so changing these rules never reuses answers
 given to text cleaned the old way.
@@ -36,7 +38,7 @@ import re
 
 __all__ = ["SANITIZER_VERSION", "sanitize"]
 
-SANITIZER_VERSION = "2"
+SANITIZER_VERSION = "3"
 
 # A sentence ends at . ! ? ; followed by a space or the end, or at a newline: "4.5 stars" and
 # "2.4A" stay one sentence.
@@ -62,6 +64,10 @@ _INSTRUCTION = re.compile(
             r"#{2,}\s*(?:instruction|system|response)",
             r"^\W*#{3,}\W*$",
             r"<\|[^|>]{1,20}\|>",
+            # the same, in other languages a catalog may carry (es, pt, fr, it, de)
+            r"\b(?:calif[ií]quel[oa]|calif[ií]que|punt[uú]el[oa]|responda|resp[oó]ndale"
+            r"|classifique|avalie|notez|r[ée]pondez|ignorez|valuta(?:lo|la)?|rispondi|bewerten sie"
+            r"|antworte(?:n sie)?|ignoriere|ignorieren sie)\b",
         ]
     ),
     re.IGNORECASE,
@@ -73,11 +79,16 @@ _JSON_GRADE = re.compile(
 _BLOCK_TAGS = re.compile(r"</?\s*(?:product|query|system|user|assistant)\s*>", re.IGNORECASE)
 
 
+# A phrase of one to four words said three or more times in a row is padding (it can push a
+# prompt's instructions out of a model's context): one copy is kept.
+_REPEATS = re.compile(r"\b((?:\S+\s+){0,3}\S+)(?:\s+\1\b){2,}", re.IGNORECASE)
+
+
 def sanitize(text: str) -> str:
-    """``text`` without instruction-like sentences, grade-setting JSON or prompt markup."""
+    """``text`` without instruction-like sentences, grade-setting JSON, prompt markup or padding."""
     if not text:
         return text
-    text = _BLOCK_TAGS.sub(" ", _JSON_GRADE.sub(" ", text))
+    text = _REPEATS.sub(r"\1", _BLOCK_TAGS.sub(" ", _JSON_GRADE.sub(" ", text)))
     kept = []
     for sentence in _SENTENCES.findall(text):
         found = _INSTRUCTION.search(sentence)  # the instruction runs to the sentence's end

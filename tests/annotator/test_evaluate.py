@@ -263,6 +263,10 @@ def test_calibrate_cascade_end_to_end(store: Engine) -> None:
     # 14 pairs cost 1, 16 cost 1 + 10 (middle is not charged): 190 / (30 * 10)
     assert cascade.cost_share_of_top_tier == pytest.approx(190 / 300)
     assert cascade.per_1k_pairs_seconds is None  # costs are weights, not seconds
+    # each tier alone on the cascade's 30 test pairs (the figures below, per tier)
+    assert cascade.tiers_on_same_pairs == pytest.approx(
+        {"cheap": 63 / 71, "middle": 0.0, "top": 1.0}
+    )
 
     # cheap on the test split. Raw (argmax): the uniform answers say 0, so right on the 14
     # one-hot pairs only. Calibrated: grade 2 on the uniform ones, right on 8 more.

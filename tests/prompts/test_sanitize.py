@@ -128,12 +128,12 @@ def test_the_prompt_version_depends_on_the_sanitizer_version(
     prompt = load_prompt()
     # the prompt package re-exports the sanitizer module's version, and hashes it in
     module = sys.modules["prompts.sanitize"]
-    assert prompts.SANITIZER_VERSION == module.SANITIZER_VERSION == "2"
-    keyed = f"{prompt.source}\x00sanitizer:2".encode()
+    assert prompts.SANITIZER_VERSION == module.SANITIZER_VERSION == "3"
+    keyed = f"{prompt.source}\x00sanitizer:3".encode()
     assert prompt.version == hashlib.sha256(keyed).hexdigest()
     # Prompt.version reads the name bound in ``prompts`` (imported from prompts.sanitize), so
     # a new sanitizer version is seen there; it is a new cache key
     before = prompt.version
-    monkeypatch.setattr(prompts, "SANITIZER_VERSION", "3")
+    monkeypatch.setattr(prompts, "SANITIZER_VERSION", "4")
     assert prompt.version != before
-    assert prompt.version == hashlib.sha256(f"{prompt.source}\x00sanitizer:3".encode()).hexdigest()
+    assert prompt.version == hashlib.sha256(f"{prompt.source}\x00sanitizer:4".encode()).hexdigest()
