@@ -29,7 +29,9 @@ class TierConfig(Section):
     model: str | None = Field(default=None, description="model path/name; backend default if unset")
     base_url: str | None = None
     api_key_env: str | None = Field(
-        default=None, description="name of the environment variable holding the API key"
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$",
+        description="name of the environment variable holding the API key (never the key)",
     )
     max_concurrency: int = Field(default=4, ge=1)
     timeout_s: float = Field(default=60.0, gt=0)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from annotator.backends.base import Pair
 from core.config import Section
 from core.hashing import seeded_int
+from store.schema import CANDIDATE_SETS
 
 __all__ = ["SampleConfig", "sample_candidates"]
 
@@ -39,6 +40,18 @@ class SampleConfig(Section):
         default_factory=dict, description="at most, per query and disagreement set"
     )
     seed: int = 0
+
+    @field_validator("per_set")
+    @classmethod
+    def _known_sets(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(CANDIDATE_SETS))
+        if unknown:
+            raise ValueError(
+                f"unknown set {unknown[0]!r}; the sets are {', '.join(CANDIDATE_SETS)}"
+            )
+        if any(cap < 0 for cap in value.values()):
+            raise ValueError("a per-set cap is a number of candidates, 0 or more")
+        return value
 
     @property
     def active(self) -> bool:

@@ -30,7 +30,7 @@ from core.hashing import seeded_int
 from prompts import load_prompt
 from store.ledger import Flow, RunRecord, recorded_run, resolve_run, succeeded_ids
 from store.locks import work_lock
-from store.schema import Calibration
+from store.schema import CANDIDATE_SETS, Calibration
 
 __all__ = [
     "annotate",
@@ -287,6 +287,14 @@ def annotate(
         DissentError: no such mining run, or a tier without a calibration for its model and
             the current prompt (run ``dissent calibrate`` first).
     """
+    unknown = sorted(set(sets or ()) - set(CANDIDATE_SETS))
+    if unknown:
+        raise DissentError(
+            f"unknown disagreement set {', '.join(map(repr, unknown))}; the sets are "
+            + ", ".join(CANDIDATE_SETS)
+        )
+    if limit is not None and limit < 1:
+        raise DissentError(f"limit must be a positive number of pairs, got {limit}")
     prompt = load_prompt()
     mining = resolve_run(engine, Flow.MINE, mining_run).id
     params = {

@@ -95,7 +95,18 @@ def _explain(root: type[BaseModel], exc: ValidationError, source: str) -> str:
         allowed = ", ".join(model.model_fields) if model else "?"
         where = ".".join(str(p) for p in parent) or "the top level"
         return f"{source}: unknown key '{dotted}'; allowed keys in {where}: {allowed}"
+    if _is_secret(loc):  # it may hold a key put where its variable's name belongs
+        return f"{source}: '{dotted}': {err['msg']} (the value is not shown)"
     return f"{source}: '{dotted}': {err['msg']} (got {err.get('input')!r})"
+
+
+_SECRET_WORDS = ("key", "password", "secret", "token")
+
+
+def _is_secret(loc: tuple[Any, ...]) -> bool:
+    """Whether a config key may hold a credential: its value never appears in a message."""
+    last = str(loc[-1]).lower() if loc else ""
+    return any(word in last for word in _SECRET_WORDS)
 
 
 def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
@@ -145,6 +156,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"config file {path} is a directory; give a YAML file") from exc
+    except PermissionError as exc:
+        raise ConfigError(f"config file {path} cannot be read (permission denied)") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if loaded is not None and not isinstance(loaded, dict):

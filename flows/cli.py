@@ -106,7 +106,7 @@ def _ingest(kind: str, file: Path | None, mapping_path: Path, config: Path | Non
     import ingest
     from core.progress import progress_display
     from ingest.mapping import load_mapping
-    from store.db import open_store
+    from store.db import display_url, open_store
 
     cfg = _config(config)
     mapping = load_mapping(mapping_path)
@@ -120,7 +120,7 @@ def _ingest(kind: str, file: Path | None, mapping_path: Path, config: Path | Non
         out.print(report.summary())
         for key, value in report.extra.items():
             out.print(f"  {key}: {value}")
-    out.print(f"store: {cfg.store_url}")
+    out.print(f"store: {display_url(cfg.store_url)}")
 
 
 @ingest_app.command("catalog")
@@ -193,7 +193,7 @@ def prompts_show(
 def mine_command(
     config: ConfigOption = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="mine only the first N queries (by id)")
+        int | None, typer.Option("--limit", min=1, help="mine only the first N queries (by id)")
     ] = None,
 ) -> None:
     """Retrieve with every channel, store ranks, and sort the disagreement into sets."""
@@ -223,7 +223,7 @@ def annotate_command(
         list[str] | None, typer.Option("--set", help="only this disagreement set (repeatable)")
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", help="grade only the first N pairs")
+        int | None, typer.Option("--limit", min=1, help="grade only the first N pairs")
     ] = None,
 ) -> None:
     """Grade mined candidates with the calibrated cascade."""
@@ -245,9 +245,11 @@ def annotate_command(
 def train_tier1_command(
     config: ConfigOption = None,
     epochs: Annotated[
-        int | None, typer.Option(help="training epochs (default: annotation.tier1_training)")
+        int | None, typer.Option(min=1, help="training epochs (default: annotation.tier1_training)")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="train on the first N pairs only")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="train on the first N pairs only")
+    ] = None,
 ) -> None:
     """Fine-tune the cross-encoder tier on the tier-training split of the human labels."""
     from annotator.service import train_tier1
@@ -429,7 +431,7 @@ def run_command(
         Path | None, typer.Option("--mapping", "-m", help="ingest this dataset mapping first")
     ] = None,
     query_limit: Annotated[
-        int | None, typer.Option("--query-limit", help="mine only the first N queries")
+        int | None, typer.Option("--query-limit", min=1, help="mine only the first N queries")
     ] = None,
 ) -> None:
     """Run the whole pipeline as Prefect flows (local API, no server to set up)."""
@@ -449,12 +451,12 @@ def run_command(
 @app.command("status")
 def status(config: ConfigOption = None) -> None:
     """Show row counts per table and the latest runs in the store."""
-    from store.db import open_store
+    from store.db import display_url, open_store
     from store.ledger import latest_runs, table_counts
 
     cfg = _config(config)
     engine = open_store(cfg.store_url)
-    table = Table(title=f"store {cfg.store_url}")
+    table = Table(title=f"store {display_url(cfg.store_url)}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in table_counts(engine).items():

@@ -23,7 +23,7 @@ from annotator.config import AnnotationConfig
 from core.config import Section, dump_model, load_model
 from curriculum.config import CurriculumConfig, ExportConfig, TrainConfig
 from miners.config import MiningConfig
-from store.db import StoreConfig
+from store.db import StoreConfig, display_url
 from store.splits import SplitsConfig
 
 __all__ = ["FlowsConfig", "PipelineConfig", "dump_config", "load_config"]
@@ -82,5 +82,9 @@ def load_config(
 
 
 def dump_config(config: PipelineConfig) -> str:
-    """The configuration as YAML, as ``dissent config show`` prints it."""
+    """The configuration as YAML, as ``dissent config show`` prints it (no store password)."""
+    url = config.store.url
+    if url:
+        config = config.model_copy(deep=True)
+        config.store.url = display_url(url)
     return dump_model(config)

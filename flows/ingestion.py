@@ -19,7 +19,7 @@ from flows.common import flow_config, in_flow, publish, quiet_local_api
 from flows.config import PipelineConfig
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
-from store.db import open_store
+from store.db import display_url, open_store
 
 __all__ = ["ingest"]
 
@@ -47,7 +47,7 @@ def ingest(
     )
     publish(
         "ingest-report",
-        f"# Ingest into `{cfg.store_url}`\n\n"
+        f"# Ingest into `{display_url(cfg.store_url)}`\n\n"
         "| kind | file | rows | new | updated | unchanged | seconds |\n"
         "|---|---|---:|---:|---:|---:|---:|\n" + rows,
     )

@@ -25,6 +25,7 @@ from flows.config import PipelineConfig
 from flows.datasets import build_curriculum, export
 from flows.ingestion import ingest
 from flows.mine import mine
+from store.db import display_url
 from store.ledger import Flow, recorded_run
 
 __all__ = ["outputs_lines", "pipeline"]
@@ -54,7 +55,7 @@ def pipeline(
         built = build_curriculum(cfg, mined["run_id"], annotated["cascade_id"])
         exported = export(cfg, built["run_id"], None, None)
         result = {
-            "store": cfg.store_url,
+            "store": display_url(cfg.store_url),
             "mining_run": mined["run_id"],
             "candidates": mined["counts"],
             "calibration_report": calibration["paths"],

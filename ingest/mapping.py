@@ -208,6 +208,14 @@ def load_mapping(path: Path) -> DatasetMapping:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise MappingError(f"mapping file {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise MappingError(f"mapping file {path} is a directory; give a YAML file") from exc
+    except PermissionError as exc:
+        raise MappingError(f"mapping file {path} cannot be read (permission denied)") from exc
+    except UnicodeDecodeError as exc:
+        raise MappingError(
+            f"mapping file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from exc
     except yaml.YAMLError as exc:
         raise MappingError(f"mapping file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

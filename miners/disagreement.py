@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from store.schema import CANDIDATE_SETS
+
 __all__ = [
     "LEXICAL_CHANNELS",
     "SETS",
@@ -42,7 +44,7 @@ __all__ = [
     "overlap_stats",
 ]
 
-SETS = ("easy_positive", "hard_positive", "hard_negative", "token_negative", "random_negative")
+SETS = CANDIDATE_SETS
 LEXICAL_CHANNELS = ("bm25", "catalog")
 DENSE_CHANNEL = "dense"
 

@@ -340,6 +340,8 @@ def mine(
     Raises:
         DissentError: the store has no products or queries; a channel fails.
     """
+    if query_limit is not None and query_limit < 1:
+        raise DissentError(f"query_limit must be a positive number of queries, got {query_limit}")
     started = time.perf_counter()
     products = load_products(engine)
     queries, held_out = _queries(engine, config, query_limit)

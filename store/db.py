@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -25,7 +26,7 @@ from typing import Any
 from pydantic import Field
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Section
@@ -34,6 +35,7 @@ from core.errors import StoreError
 __all__ = [
     "MIGRATIONS_DIR",
     "StoreConfig",
+    "display_url",
     "make_engine",
     "open_store",
     "schema_revision",
@@ -65,6 +67,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# PostgreSQL: give up on a server that accepts the connection but never answers.
+CONNECT_TIMEOUT_S = 10
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be printed: any password replaced by ``***``.
+
+    Example:
+        >>> display_url("postgresql+psycopg://dissent:s3cret@db:5432/dissent")
+        'postgresql+psycopg://dissent:***@db:5432/dissent'
+        >>> display_url("sqlite:///dissent.db")
+        'sqlite:///dissent.db'
+    """
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return _PASSWORD.sub(r"\1***@", url)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url`` (no schema changes).
 
@@ -78,27 +100,43 @@ def make_engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(
-            f"store URL {url!r} is not a database URL; expected e.g. 'sqlite:///dissent.db' "
-            "or 'postgresql+psycopg://user@host:5432/db'"
+            f"store URL {display_url(url)!r} is not a database URL; expected e.g. "
+            "'sqlite:///dissent.db' or 'postgresql+psycopg://user@host:5432/db'"
         ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _sqlite_folder(Path(parsed.database).expanduser())
         engine = create_engine(parsed, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if backend == "postgresql":
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            return create_engine(
+                parsed, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}
+            )
         except ModuleNotFoundError as exc:
             raise StoreError(
                 f"the PostgreSQL driver is missing ({exc.name}); install it with "
                 "`pip install 'dissent[postgres]'`"
             ) from exc
     raise StoreError(
-        f"store URL {url!r}: backend {backend!r} is not supported; use sqlite or postgresql"
+        f"store URL {display_url(url)!r}: backend {backend!r} is not supported; use sqlite or "
+        "postgresql"
     )
+
+
+def _sqlite_folder(database: Path) -> None:
+    """Create the folder of a SQLite file, or say why it cannot be (and what to change)."""
+    if database.is_dir():
+        raise StoreError(f"SQLite store {database} is a directory; give a file path in store.url")
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the folder of SQLite store {database} ({exc.strerror}); "
+            "point store.url at a writable path"
+        ) from exc
 
 
 def _alembic_config(engine: Engine) -> Any:
@@ -120,8 +158,17 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     try:
         command.upgrade(_alembic_config(engine), revision)
-    except OperationalError as exc:
-        raise StoreError(f"cannot reach the store at {engine.url!r}: {exc.orig}") from exc
+    except DatabaseError as exc:
+        raise StoreError(f"cannot open the store at {_shown(engine)}: {_one_line(exc)}") from exc
+
+
+def _shown(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _one_line(exc: DatabaseError) -> str:
+    """The driver's message on one line (libpq's span several)."""
+    return " ".join(str(exc.orig).split())
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -149,8 +196,8 @@ def open_store(url: str) -> Engine:
     engine = make_engine(url)
     try:
         at = current_revision(engine)
-    except OperationalError as exc:
-        raise StoreError(f"cannot reach the store at {engine.url!r}: {exc.orig}") from exc
+    except DatabaseError as exc:  # OperationalError included: unreachable, or not a database
+        raise StoreError(f"cannot open the store at {_shown(engine)}: {_one_line(exc)}") from exc
     if at != schema_revision():
         log.info("migrating store %s from %s to %s", engine.url, at, schema_revision())
         upgrade(engine)

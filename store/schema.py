@@ -44,6 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "CANDIDATE_SETS",
     "Base",
     "Calibration",
     "Candidate",
@@ -58,6 +59,16 @@ __all__ = [
 ]
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+# The disagreement sets a candidate can belong to (``candidates.candidate_set``), in precedence
+# order.
+CANDIDATE_SETS = (
+    "easy_positive",
+    "hard_positive",
+    "hard_negative",
+    "token_negative",
+    "random_negative",
+)
 
 # Stable constraint names so that Alembic migrations read the same on every dialect.
 NAMING = {

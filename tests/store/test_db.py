@@ -66,5 +66,5 @@ def test_bad_url_is_a_store_error() -> None:
 
 
 def test_unreachable_postgres_is_a_store_error() -> None:
-    with pytest.raises(StoreError, match="cannot reach the store"):
+    with pytest.raises(StoreError, match="cannot open the store"):
         open_store("postgresql+psycopg://nobody@127.0.0.1:1/nothing")
