@@ -41,9 +41,16 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from core.errors import ConfigError
+from core.errors import ConfigError, DissentError
 
-__all__ = ["ENV_PREFIX", "NOT_CONFIG_KEYS", "Section", "dump_model", "load_model"]
+__all__ = [
+    "ENV_PREFIX",
+    "NOT_CONFIG_KEYS",
+    "Section",
+    "dump_model",
+    "load_model",
+    "read_yaml",
+]
 
 ENV_PREFIX = "DISSENT_"
 # Variables with the prefix that are not config keys (tests' own settings start DISSENT_TEST_):
@@ -151,21 +158,33 @@ def _env_overrides(environ: Mapping[str, str], tree: dict[str, Any]) -> list[str
     return applied
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, what: str, error: type[DissentError] = ConfigError) -> Any:
+    """The YAML document in ``path``, or ``error`` naming ``what`` ("config file") and why.
+
+    Example:
+        >>> read_yaml(Path("/nonexistent.yaml"), "mapping file")
+        Traceback (most recent call last):
+        ...
+        core.errors.ConfigError: mapping file /nonexistent.yaml does not exist
+    """
     try:
-        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist") from exc
+        raise error(f"{what} {path} does not exist") from exc
     except IsADirectoryError as exc:
-        raise ConfigError(f"config file {path} is a directory; give a YAML file") from exc
+        raise error(f"{what} {path} is a directory; give a YAML file") from exc
     except PermissionError as exc:
-        raise ConfigError(f"config file {path} cannot be read (permission denied)") from exc
+        raise error(f"{what} {path} cannot be read (permission denied)") from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"config file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        raise error(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
         ) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        raise error(f"{what} {path} is not valid YAML: {exc}") from exc
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    loaded = read_yaml(path, "config file")
     if loaded is not None and not isinstance(loaded, dict):
         raise ConfigError(f"config file {path}: expected a mapping of sections at the top level")
     return loaded or {}

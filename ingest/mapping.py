@@ -36,9 +36,9 @@ import math
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.config import read_yaml
 from core.errors import MappingError
 
 __all__ = [
@@ -204,20 +204,7 @@ def load_mapping(path: Path) -> DatasetMapping:
     Raises:
         MappingError: the file is missing, not YAML, or has an unknown or invalid key.
     """
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise MappingError(f"mapping file {path} does not exist") from exc
-    except IsADirectoryError as exc:
-        raise MappingError(f"mapping file {path} is a directory; give a YAML file") from exc
-    except PermissionError as exc:
-        raise MappingError(f"mapping file {path} cannot be read (permission denied)") from exc
-    except UnicodeDecodeError as exc:
-        raise MappingError(
-            f"mapping file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise MappingError(f"mapping file {path} is not valid YAML: {exc}") from exc
+    data = read_yaml(path, "mapping file", MappingError)
     if not isinstance(data, dict):
         raise MappingError(
             f"mapping file {path}: expected a mapping with name/catalog/queries/labels"
