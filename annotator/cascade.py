@@ -8,7 +8,8 @@ reaches the tier's threshold; otherwise the pair goes to the next active tier, a
 always decides. A failed or
 unparseable answer is retried (bounded, see :mod:`annotator.judgments`), then escalated like an
 unconfident one; a pair that no tier could grade gets a ``labels`` row with status ``failed``
-and no grade — never a default grade.
+and no grade — never a default grade. A later run retries such a pair (each tier gets its
+attempts again) and replaces the failed label when a tier grades it; the report counts them.
 
 Every model call is a ``judgments`` row and every verdict a ``labels`` row keyed by the
 cascade's id (its tiers' models, the prompt version and the calibration), so running again
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, and_, delete, or_, select
 
 from annotator.backends.base import Backend, Pair
 from annotator.calibration import Isotonic
@@ -107,6 +108,7 @@ class CascadeReport:
     already_labelled: int = 0
     decided_by: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+    retried: int = 0  # pairs whose failed label from an earlier run was retried
     model_calls: dict[str, int] = field(default_factory=dict)
     cache_hits: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -120,25 +122,33 @@ class CascadeReport:
             "  model calls: " + ", ".join(f"{k} {v:,}" for k, v in self.model_calls.items()),
             "  cache hits: " + ", ".join(f"{k} {v:,}" for k, v in self.cache_hits.items()),
             f"  failed at every tier (no label): {self.failed:,}",
+            f"  failed labels of earlier runs retried: {self.retried:,}",
         ]
 
 
-def _labelled(engine: Engine, pairs: Sequence[Pair], cid: str) -> set[tuple[int, int, str]]:
-    """The (query, product, content hash) of ``pairs`` that already carry a label of ``cid``."""
-    found: set[tuple[int, int, str]] = set()
+LabelKey = tuple[int, int, str]  # (query, product, content hash)
+
+
+def _labelled(
+    engine: Engine, pairs: Sequence[Pair], cid: str
+) -> tuple[set[LabelKey], set[LabelKey]]:
+    """Which of ``pairs`` already carry a label of ``cid``: graded ones, and failed ones."""
+    graded: set[LabelKey] = set()
+    failed: set[LabelKey] = set()
     keys = sorted({key_of(p) for p in pairs})
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        stmt = select(Label.query_id, Label.product_id, Label.product_hash).where(
+        stmt = select(Label.query_id, Label.product_id, Label.product_hash, Label.status).where(
             Label.cascade_id == cid,
             or_(*(and_(Label.query_id == q, Label.product_hash == h) for q, h in chunk)),
         )
         with engine.connect() as conn:
-            found.update((q, pid, h) for q, pid, h in conn.execute(stmt))
-    return found
+            for q, pid, h, status in conn.execute(stmt):
+                (failed if status == "failed" else graded).add((q, pid, h))
+    return graded, failed
 
 
-def _twins(pairs: Sequence[Pair], done: set[tuple[int, int, str]]) -> dict[Key, list[Pair]]:
+def _twins(pairs: Sequence[Pair], done: set[LabelKey]) -> dict[Key, list[Pair]]:
     """The pairs still to label, grouped by (query, product content): products with identical
     content are graded once per query, and each of them gets its own label."""
     twins: dict[Key, list[Pair]] = {}
@@ -159,8 +169,10 @@ def _label_batch(
     report: CascadeReport,
     progress: Sequence[Callable[[int], None]],
     run_id: int | None,
+    retry: set[Key],
 ) -> None:
-    """Send one batch down the tiers and write its labels in one transaction."""
+    """Send one batch down the tiers and write its labels in one transaction (replacing the
+    failed labels of earlier runs for the pairs in ``retry``)."""
     rows: list[dict[str, Any]] = []
     remaining = list(batch)
     for index, tier in enumerate(tiers):
@@ -177,6 +189,7 @@ def _label_batch(
             max_attempts=tier.max_attempts,
             run_id=run_id,
             progress=progress[index],
+            retry=retry,
         )
         progress[index](call.cache_hits)
         report.model_calls[tier.name] += call.model_calls
@@ -199,6 +212,15 @@ def _label_batch(
         rows.extend(_label(t, report.cascade_id, None, None, None, "failed", run_id) for t in group)
         report.failed += len(group)
     with engine.begin() as conn:
+        retried = [key_of(p) for p in batch if key_of(p) in retry]
+        if retried:
+            conn.execute(
+                delete(Label).where(
+                    Label.cascade_id == report.cascade_id,
+                    Label.status == "failed",
+                    or_(*(and_(Label.query_id == q, Label.product_hash == h) for q, h in retried)),
+                )
+            )
         insert_ignore(conn, Label.__table__, rows)
 
 
@@ -222,8 +244,11 @@ def run_cascade(
     report.decided_by = {t.name: 0 for t in tiers}
     report.model_calls = {t.name: 0 for t in tiers}
     report.cache_hits = {t.name: 0 for t in tiers}
-    twins = _twins(pairs, _labelled(engine, pairs, cid))
+    graded, failed = _labelled(engine, pairs, cid)
+    twins = _twins(pairs, graded)
     todo = [group[0] for group in twins.values()]
+    retry = {key_of(p) for p in pairs if (p.query_id, p.product_id, p.product_hash) in failed}
+    report.retried = sum(len(twins[key]) for key in retry)
     report.already_labelled = len(pairs) - sum(len(g) for g in twins.values())
     with ExitStack() as stack:
         progress = [
@@ -233,7 +258,7 @@ def run_cascade(
         ]
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
-            _label_batch(engine, tiers, prompt, batch, twins, report, progress, run_id)
+            _label_batch(engine, tiers, prompt, batch, twins, report, progress, run_id, retry)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -10,7 +10,7 @@ flight and never writes a row twice (the unique key makes concurrent writers ski
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +84,11 @@ def _existing(
 
 
 def _pending(
-    pairs: Sequence[Pair], done: dict[Key, Answer], attempts: dict[Key, int], max_attempts: int
+    pairs: Sequence[Pair], done: dict[Key, Answer], attempts: dict[Key, int], limit: dict[Key, int]
 ) -> list[Pair]:
-    return [p for p in pairs if key_of(p) not in done and attempts.get(key_of(p), 0) < max_attempts]
+    return [
+        p for p in pairs if key_of(p) not in done and attempts.get(key_of(p), 0) < limit[key_of(p)]
+    ]
 
 
 def _no_progress(n: int) -> None:
@@ -134,6 +136,7 @@ def grade_cached(
     run_id: int | None = None,
     call_batch: int = 64,
     progress: Callable[[int], None] | None = None,
+    retry: Collection[Key] = (),
 ) -> TierCall:
     """Grade ``pairs`` with ``backend``, using and extending the judgment ledger.
 
@@ -143,9 +146,15 @@ def grade_cached(
     judgments are written before the next is sent, so a killed process loses at most one batch.
     The result has an Answer per pair: the cached or new success, or the last failure.
     ``progress`` is called with the number of pairs after each batch of model calls (a
-    :func:`core.progress.counter`).
+    :func:`core.progress.counter`). Pairs whose key is in ``retry`` (a failed label being
+    retried by a later run) get ``max_attempts`` more attempts than they have had.
     """
     done, attempts, failed = _existing(engine, pairs, backend.model_id, prompt.version)
+    again = set(retry)
+    limit = {
+        key_of(p): max_attempts + (attempts.get(key_of(p), 0) if key_of(p) in again else 0)
+        for p in pairs
+    }
     # A pair out of attempts keeps its last recorded failure (a later call with more attempts
     # retries it); every pair gets an answer.
     call = TierCall(
@@ -153,7 +162,7 @@ def grade_cached(
         cache_hits=len({key_of(p) for p in pairs if key_of(p) in done}),
     )
     unique = list({key_of(p): p for p in pairs}.values())
-    todo = _pending(unique, done, attempts, max_attempts)
+    todo = _pending(unique, done, attempts, limit)
     advance = progress or _no_progress
     while todo:  # retries: the failures of one pass are sent again, up to max_attempts
         for start in range(0, len(todo), call_batch):
@@ -173,5 +182,5 @@ def grade_cached(
             with engine.begin() as conn:
                 insert_ignore(conn, Judgment.__table__, rows)
             advance(len(chunk))
-        todo = _pending(unique, done, attempts, max_attempts)
+        todo = _pending(unique, done, attempts, limit)
     return call

@@ -130,6 +130,48 @@ def test_a_pair_no_tier_can_grade_gets_no_grade(engine: Engine, pairs: list[Pair
     assert [(g, t, s) for _, g, t, s in labels(engine)] == [(None, None, "failed")] * 5
 
 
+def test_a_later_run_retries_failed_labels_and_replaces_them(
+    engine: Engine, pairs: list[Pair]
+) -> None:
+    five = pairs[:5]
+    down = lambda p: RuntimeError("connection refused")  # noqa: E731
+    # the same model ids in every run: the server was down, then it is back
+    first = run_cascade(
+        engine, [Tier("t1", ScriptedBackend("a", down), max_attempts=2)], load_prompt(), five
+    )
+    assert (first.failed, first.retried) == (5, 0)
+    stubborn = five[0].product_id  # still fails: recorded as failed again
+
+    def back(pair: Pair) -> Answer | list[float] | Exception:
+        return down(pair) if pair.product_id == stubborn else CONFIDENT
+
+    backend = ScriptedBackend("a", back)
+    second = run_cascade(engine, [Tier("t1", backend, max_attempts=2)], load_prompt(), five)
+    assert (second.retried, second.failed, second.decided_by) == (5, 1, {"t1": 4})
+    assert second.already_labelled == 0 and len(backend.calls) == 5 + 1  # stubborn: 2 attempts
+    assert "  failed labels of earlier runs retried: 5" in second.lines()
+    rows = labels(engine)
+    assert len(rows) == 5  # replaced, not added
+    assert [(s, g) for pid, g, _, s in rows if pid == stubborn] == [("failed", None)]
+    assert all((s, g) == ("graded", 2) for pid, g, _, s in rows if pid != stubborn)
+    with engine.connect() as conn:
+        attempts = (
+            conn.execute(
+                select(Judgment.attempt)
+                .where(Judgment.product_id == stubborn)
+                .order_by(Judgment.attempt)
+            )
+            .scalars()
+            .all()
+        )
+    assert attempts == [1, 2, 3, 4]  # every attempt kept, numbered across runs
+    third = run_cascade(
+        engine, [Tier("t1", ScriptedBackend("a", lambda p: CONFIDENT))], load_prompt(), five
+    )
+    assert (third.retried, third.already_labelled, third.decided_by) == (1, 4, {"t1": 1})
+    assert all(s == "graded" for *_, s in labels(engine)) and len(labels(engine)) == 5
+
+
 def test_calibration_decides_what_counts_as_confident(engine: Engine, pairs: list[Pair]) -> None:
     # Raw answers say 0.94 for grade 2, but calibration learned that such answers are right only
     # a third of the time: the calibrated confidence is low, so the pair escalates.
