@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.hashing import content_hash
 from core.progress import track
-from ingest.fields import Fields, IngestReport, chunks
+from ingest.fields import ID_CHARS, NAME_CHARS, Fields, IngestReport, chunks
 from ingest.mapping import CatalogMapping, DatasetMapping
 from ingest.readers import read_rows
 from store.schema import Product, utcnow
@@ -56,15 +56,15 @@ def _read_products(
         "reading catalog",
     ):
         rows += 1
-        external_id = fields.text(row, cols.external_id, required=True)
+        external_id = fields.text(row, cols.external_id, required=True, limit=ID_CHARS)
         assert external_id is not None
         title = fields.text(row, cols.title, required=True)
         record: dict[str, Any] = {
             "external_id": external_id,
             "title": title,
             "description": fields.text(row, cols.description),
-            "brand": fields.text(row, cols.brand),
-            "product_type": fields.text(row, cols.product_type),
+            "brand": fields.text(row, cols.brand, limit=NAME_CHARS),
+            "product_type": fields.text(row, cols.product_type, limit=NAME_CHARS),
             "attributes": fields.attributes(row, cols.attributes),
         }
         record["content_hash"] = content_hash(

@@ -2,12 +2,20 @@
 
 :class:`Fields` reads one file's rows into typed values and raises
 :class:`~core.errors.IngestError` naming file, row, line and column for anything unexpected.
+
+What a text field accepts, the same on SQLite and PostgreSQL: text, and numbers (written as
+their decimal text: ids and rater means are often numbers; ``123.0`` becomes ``123``). It
+refuses booleans, lists and objects (except in the attributes column), bytes, dates and
+timestamps; NUL and other control characters (tab and newlines excepted); and text longer
+than the store's column holds (ids, brand and product type: 255 characters; a raw label: 64)
+or than the mapping's ``max_field_chars``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +24,16 @@ from typing import Any, TypeVar
 from core.errors import IngestError
 from ingest.readers import Row
 
-__all__ = ["CHUNK", "Fields", "IngestReport", "chunks", "normalize_query"]
+__all__ = [
+    "CHUNK",
+    "ID_CHARS",
+    "NAME_CHARS",
+    "RAW_LABEL_CHARS",
+    "Fields",
+    "IngestReport",
+    "chunks",
+    "normalize_query",
+]
 
 CHUNK = 1000
 T = TypeVar("T")
@@ -64,25 +81,36 @@ class Fields:
     def error(self, row: Row, column: str | None, message: str) -> IngestError:
         return IngestError(self.path, message, row=row.number, line=row.line, column=column)
 
-    def text(self, row: Row, column: str | None, *, required: bool = False) -> str | None:
+    def text(
+        self, row: Row, column: str | None, *, required: bool = False, limit: int | None = None
+    ) -> str | None:
+        """The column's value as stripped text (None when empty); ``limit``: the store column's
+        length, where it has one (see the module docstring for what is refused)."""
         if column is None:
             return None
         value = row.values.get(column)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             text = ""
+        elif isinstance(value, str):
+            text = value
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(row, column, f"expected text, got {_kind(value)}")
         elif isinstance(value, float) and value.is_integer():
             text = str(int(value))
-        elif isinstance(value, dict | list):
-            text = json.dumps(value, ensure_ascii=False, sort_keys=True)
         else:
             text = str(value)
         text = text.strip()
+        self._check_characters(row, column, text)
         if len(text) > self.max_chars:
             raise self.error(
                 row,
                 column,
                 f"the field is {len(text):,} characters; the limit is {self.max_chars:,} "
                 "(raise max_field_chars in the mapping if this is real data)",
+            )
+        if limit is not None and len(text) > limit:
+            raise self.error(
+                row, column, f"the field is {len(text):,} characters; the store holds {limit} here"
             )
         if not text:
             if required:
@@ -129,5 +157,33 @@ class Fields:
                     spec,
                     f"attribute {key!r} is {len(text):,} characters; limit {self.max_chars:,}",
                 )
+            self._check_characters(row, spec, text)
             out[str(key)] = text.strip()
         return out
+
+    def _check_characters(self, row: Row, column: str, text: str) -> None:
+        found = _CONTROL.search(text)
+        if found:
+            raise self.error(
+                row,
+                column,
+                f"control character U+{ord(found.group()):04X} at character {found.start() + 1}; "
+                "text may hold tabs and newlines but no NUL or other control characters",
+            )
+
+
+# C0 controls but tab, newline and carriage return, and DEL: PostgreSQL cannot store NUL, and
+# the others are never product text.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+# The store's column lengths (store/schema.py): ids, brand and product type; a raw label.
+ID_CHARS = NAME_CHARS = 255
+RAW_LABEL_CHARS = 64
+
+
+def _kind(value: Any) -> str:
+    names = {bool: "a boolean", list: "a list", dict: "an object", bytes: "binary data"}
+    for kind, name in names.items():
+        if isinstance(value, kind):
+            return name
+    return f"a {type(value).__name__} value"

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import IngestError
 from core.progress import track
-from ingest.fields import Fields, IngestReport, chunks, normalize_query
+from ingest.fields import RAW_LABEL_CHARS, Fields, IngestReport, chunks, normalize_query
 from ingest.mapping import DatasetMapping, LabelMapping
 from ingest.readers import Row, read_rows
 from store.schema import HumanLabel, Product, Query, utcnow
@@ -54,7 +54,7 @@ def _read_labels(
         rows += 1
         query = fields.text(row, cols.query, required=True)
         product = fields.text(row, cols.product, required=True)
-        raw = fields.text(row, cols.label, required=True)
+        raw = fields.text(row, cols.label, required=True, limit=RAW_LABEL_CHARS)
         assert query is not None and product is not None and raw is not None
         query = normalize_query(query)
         grade = section.scale.grade(raw)

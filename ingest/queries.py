@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from core.progress import track
-from ingest.fields import Fields, IngestReport, chunks, normalize_query
+from ingest.fields import ID_CHARS, Fields, IngestReport, chunks, normalize_query
 from ingest.mapping import DatasetMapping, QueryMapping
 from ingest.readers import read_rows
 from store.schema import Query, utcnow
@@ -39,11 +39,16 @@ def _read_queries(
         "reading queries",
     ):
         rows += 1
-        raw_text = fields.text(row, cols.text, required=True)
+        # without an id column the query's text is its id: it must fit the id column
+        raw_text = fields.text(
+            row, cols.text, required=True, limit=None if cols.external_id else ID_CHARS
+        )
         assert raw_text is not None
         text = normalize_query(raw_text)
         external_id = (
-            fields.text(row, cols.external_id, required=True) if cols.external_id else text
+            fields.text(row, cols.external_id, required=True, limit=ID_CHARS)
+            if cols.external_id
+            else text
         )
         assert external_id is not None
         frequency = None
