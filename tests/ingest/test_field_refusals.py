@@ -72,17 +72,22 @@ def test_parquet_timestamps_and_binary_where_text_belongs_are_refused(
     assert_nothing_written(engine)
 
 
+def _second_product_refused(
+    engine: Engine, tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    """A catalog whose second product has ``change`` is refused at row 2 with ``message``."""
+    write_csv(tmp_path / "catalog.csv", [CATALOG[0], {**CATALOG[1], **change}])
+    with pytest.raises(IngestError, match=r"row 2 \(line 3\), " + message):
+        ingest_catalog(engine, make_mapping(tmp_path))
+    assert_nothing_written(engine)
+
+
 @pytest.mark.parametrize(("char", "code"), [("\x00", "0000"), ("\x1b", "001B"), ("\x7f", "007F")])
 def test_nul_and_control_characters_are_refused(
     engine: Engine, tmp_path: Path, char: str, code: str
 ) -> None:
-    write_csv(tmp_path / "catalog.csv", [CATALOG[0], {**CATALOG[1], "title": f"Faucet{char}x"}])
-    with pytest.raises(
-        IngestError,
-        match=rf"row 2 \(line 3\), column 'title': control character U\+{code} at character 7",
-    ):
-        ingest_catalog(engine, make_mapping(tmp_path))
-    assert_nothing_written(engine)
+    message = rf"column 'title': control character U\+{code} at character 7"
+    _second_product_refused(engine, tmp_path, {"title": f"Faucet{char}x"}, message)
 
 
 def test_tabs_and_newlines_in_text_are_kept(engine: Engine, tmp_path: Path) -> None:
@@ -96,13 +101,8 @@ def test_tabs_and_newlines_in_text_are_kept(engine: Engine, tmp_path: Path) -> N
 def test_catalog_fields_longer_than_their_column_are_refused(
     engine: Engine, tmp_path: Path, field: str, limit: int
 ) -> None:
-    write_csv(tmp_path / "catalog.csv", [CATALOG[0], {**CATALOG[1], field: "x" * 300}])
-    with pytest.raises(
-        IngestError,
-        match=rf"row 2 \(line 3\), column '{field}': the field is 300 characters; the store holds {limit} here",
-    ):
-        ingest_catalog(engine, make_mapping(tmp_path))
-    assert_nothing_written(engine)
+    message = rf"column '{field}': the field is 300 characters; the store holds {limit} here"
+    _second_product_refused(engine, tmp_path, {field: "x" * 300}, message)
 
 
 def test_a_raw_label_longer_than_its_column_is_refused(engine: Engine, tmp_path: Path) -> None:
