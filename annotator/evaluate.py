@@ -175,11 +175,7 @@ def calibrate_cascade(
         for name in ("train", "calibration", "test")
     }
     cal, test = parts["calibration"], parts["test"]
-    if not cal or not test:
-        raise DissentError(
-            f"calibration needs human labels in both the calibration and test splits "
-            f"(have {len(cal)} and {len(test)} pairs); ingest more labels or change splits.fractions"
-        )
+    require_splits(labelled)  # a capped split is empty only when the whole one is
     runs = [
         run_tier(engine, i + 1, spec, prompt, (cal, test), settings, run_id)
         for i, spec in enumerate(track(tiers, "calibrating tiers", total=len(tiers)))
@@ -206,6 +202,17 @@ def calibrate_cascade(
     )
     outcome.calibration_ids = _store(engine, runs, outcome, plan, prompt, seed, run_id)
     return outcome
+
+
+def require_splits(labelled: Sequence[LabelledPair]) -> None:
+    """Raise DissentError unless the calibration and the test split both have human labels."""
+    cal = sum(lp.split == "calibration" for lp in labelled)
+    test = sum(lp.split == "test" for lp in labelled)
+    if not cal or not test:
+        raise DissentError(
+            f"calibration needs human labels in both the calibration and test splits "
+            f"(have {cal} and {test} pairs); ingest more labels or change splits.fractions"
+        )
 
 
 def _evaluate_cascade(

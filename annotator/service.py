@@ -20,7 +20,7 @@ from annotator.calibration import Isotonic
 from annotator.cascade import CascadeReport, Tier, TierSpec, cascade_id, run_cascade
 from annotator.config import AnnotatorSettings
 from annotator.decision import Decider
-from annotator.evaluate import CalibrationOutcome, calibrate_cascade
+from annotator.evaluate import CalibrationOutcome, calibrate_cascade, require_splits
 from annotator.pairs import LabelledPair, candidate_pairs, labelled_pairs, random_pairs
 from annotator.report import write_report
 from annotator.sampling import sample_candidates
@@ -78,7 +78,7 @@ def train_tier1(
     Settings come from ``annotation.tier1_training``; ``epochs`` overrides its epochs and
     ``limit`` keeps the first ``limit`` tier-training pairs. Records a ``train-tier1`` run.
     """
-    from annotator.tier1 import train_tier1_model, training_set
+    from annotator.tier1 import NO_TRAINING_PAIRS, train_tier1_model, training_set
 
     ann = config.annotation
     tier = next((t for t in ann.tiers if t.backend == "cross_encoder"), None)
@@ -91,6 +91,8 @@ def train_tier1(
     train = [
         lp for lp in labelled_pairs(engine, config.splits, ann.label_source) if lp.split == "train"
     ][:limit]
+    if not train:  # refused before any run row is written
+        raise DissentError(NO_TRAINING_PAIRS)
     params = {"pairs": len(train), "training": settings.model_dump(mode="json")}
     with recorded_run(engine, Flow.TRAIN_TIER1, {**params, "output": str(output)}) as run:
         data = training_set(engine, train, settings)
@@ -118,18 +120,19 @@ def calibrate(
     ann = config.annotation
     prompt = load_prompt()
     labelled = labelled_pairs(engine, config.splits, ann.label_source)
+    require_splits(labelled)  # refusals come before the tiers load and the run row is written
     labelled += _unrelated(engine, labelled, ann.calibration_random_share, config.splits.seed)
     test_queries = sorted({lp.pair.query_id for lp in labelled if lp.split == "test"})
     randoms = random_pairs(engine, test_queries, ann.random_pairs, config.splits.seed)
     directory = report_dir or config.workdir / "reports" / "calibration"
     with (
+        open_tiers(config) as tiers,  # a missing model is refused before the run row
         recorded_run(
             engine,
             Flow.CALIBRATE,
             {"budget": ann.cost_budget, "min_qwk": ann.min_qwk},
             {"prompt": prompt.version},
         ) as run,
-        open_tiers(config) as tiers,
     ):
         outcome = calibrate_cascade(
             engine,

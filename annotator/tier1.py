@@ -52,6 +52,7 @@ from prompts import sanitize
 from store.catalog import load_products
 
 __all__ = [
+    "NO_TRAINING_PAIRS",
     "TRAINING_INJECTIONS",
     "Example",
     "TrainingResult",
@@ -61,6 +62,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+NO_TRAINING_PAIRS = "no tier-training pairs for the cross-encoder: ingest human labels"
 
 # Seller text that tries to steer a grader, for training only: the report attacks with others.
 TRAINING_INJECTIONS = (
@@ -141,7 +144,7 @@ def training_set(
         DissentError: no tier-training pairs, or a grade outside 0–3.
     """
     if not train:
-        raise DissentError("no tier-training pairs for the cross-encoder: ingest human labels")
+        raise DissentError(NO_TRAINING_PAIRS)
     bad = sorted({lp.grade for lp in train if not 0 <= lp.grade <= 3})
     if bad:
         raise DissentError(f"grades must be 0-3 to train the cross-encoder, got {bad}")

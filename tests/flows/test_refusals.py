@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
+from store.schema import Run
 from tests.conftest import SAMPLE
 from tests.flows.test_cli import error_line, run
 
@@ -147,3 +149,34 @@ def test_annotate_refuses_an_unknown_run_or_set_and_a_bad_limit(tmp_path: Path) 
     for args in (["annotate", "--limit", "0"], ["mine", "--limit", "-3"]):
         done = run(*args, env=env)
         assert done.exit_code == 2 and "greater than or equal to 1" in done.stderr, args
+
+
+def _runs(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Run)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_a_refused_command_writes_no_run_row(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    env = {"DISSENT_STORE__URL": url, "DISSENT_WORKDIR": str(tmp_path / "work")}
+    commands = [
+        ["mine"],
+        ["annotate"],
+        ["annotate", "train-tier1"],
+        ["calibrate"],
+        ["curriculum", "build"],
+        ["export"],
+        ["evaluate"],
+    ]
+    for command in commands:  # a fresh store: nothing to work on
+        error_line(run(*command, env=env))
+        assert _runs(url) == 0, command
+    # labels but no tier-1 model: calibrate is refused before it records a run
+    assert run("ingest", "all", "--mapping", str(SAMPLE / "mapping.yaml"), env=env).exit_code == 0
+    before = _runs(url)
+    assert "train tier 1 first" in error_line(run("calibrate", env=env))
+    assert _runs(url) == before
