@@ -38,6 +38,7 @@ pytestmark = pytest.mark.slow
 
 class FlakyGrader(BaseHTTPRequestHandler):
     seen: Counter[str] = Counter()
+    keys: set[str] = set()  # the Authorization headers it was sent
     lock = threading.Lock()
 
     def log_message(self, *args: object) -> None:
@@ -45,6 +46,7 @@ class FlakyGrader(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.keys.add(self.headers.get("Authorization", ""))
         content = body["messages"][-1]["content"]
         with self.lock:
             self.seen[content] += 1
@@ -96,9 +98,17 @@ def server() -> Iterator[str]:
     httpd.shutdown()
 
 
+SECRET = "sk-test-9f8e7d6c5b4a"  # an API key: sent to the server, stored and printed nowhere
+
+
 def test_failed_calls_are_retried_and_recorded(
-    harness: None, server: str, tmp_path_factory: pytest.TempPathFactory
+    harness: None,
+    server: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    monkeypatch.setenv("FLAKY_GRADER_API_KEY", SECRET)
     workdir: Path = tmp_path_factory.mktemp("retries")
     cfg: PipelineConfig = load_config(ROOT / "configs" / "sample.yaml", environ={})
     cfg.workdir = workdir
@@ -108,7 +118,7 @@ def test_failed_calls_are_retried_and_recorded(
             name="flaky",
             backend="openai_compatible",
             base_url=server,
-            api_key_env="PATH",  # any set variable: the test server ignores the key
+            api_key_env="FLAKY_GRADER_API_KEY",
             model="flaky-grader",
             structured_output="none",
             logprobs=False,
@@ -153,3 +163,19 @@ def test_failed_calls_are_retried_and_recorded(
         assert any("unparseable" in (j.error or "") for j in attempts)
         assert any("looks fine" in (j.raw_response or "") for j in attempts)
     assert summary["failed"] == len(failed)
+    _assert_the_key_was_used_and_kept_nowhere(workdir, caplog.text)
+
+
+def _assert_the_key_was_used_and_kept_nowhere(workdir: Path, logs: str) -> None:
+    """The key reached the server, and no file of the run nor its log holds it: the store, the
+    report, Prefect's database (flow runs, parameters, artifacts)."""
+    from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL
+
+    assert FlakyGrader.keys == {f"Bearer {SECRET}"}
+    prefect_db = Path(PREFECT_API_DATABASE_CONNECTION_URL.value().split("///")[-1])
+    files = [p for p in workdir.rglob("*") if p.is_file()]
+    files += [p for p in prefect_db.parent.glob(prefect_db.name + "*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in files) and len(files) > 3
+    for path in files:
+        assert SECRET.encode() not in path.read_bytes(), path
+    assert SECRET not in logs

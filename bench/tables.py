@@ -1,0 +1,92 @@
+"""The README's Home Depot tables, printed as Markdown from ``bench/results/*.json``.
+
+    python -m bench.tables            # both tables
+    python -m bench.tables annotation # or: proof
+
+Run after ``python -m bench.annotation`` or ``python -m bench.proof`` and paste the output into
+the README, so that every figure there comes from a results file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METRICS = ("ndcg@10", "recall@100", "grade0_top10", "ndcg@10_judged")
+
+
+def _f(value: Any, pct: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1%}" if pct else f"{value:.3f}"
+
+
+def _ci(value: Any, interval: Any) -> str:
+    if value is None:
+        return "–"
+    if not interval:
+        return _f(value)
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def annotation_table(data: dict[str, Any]) -> list[str]:
+    """Per tier and for the cascade: test QWK and exact agreement with 95% intervals, and the
+    sanity figures."""
+    lines = [
+        "| test split | pairs | QWK [95% CI] | exact | raw QWK | random → relevant "
+        "| injection flips | s / 1k pairs | route |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, t in data["tiers"].items():
+        lines.append(
+            f"| {name} | {t['test_pairs']:,} | {_ci(t['qwk'], t['qwk_interval'])} "
+            f"| {_f(t['exact'], True)} | {_f(t['raw_qwk'])} | {_f(t['random_relevant'], True)} "
+            f"| {_f(t['flip_rate'], True)} | {t['seconds_per_1k_pairs'] or 0:,.1f} "
+            f"| {'bypassed' if t['bypassed'] else 'active'} |"
+        )
+    c = data["cascade"]
+    lines.append(
+        f"| **cascade** ({' → '.join(c['route'])}) | {c['test_pairs']:,} "
+        f"| **{_ci(c['qwk'], c['qwk_interval'])}** | {_f(c['exact'], True)} | | "
+        f"{_f(c['random_relevant'], True)} | {_f(c['flip_rate'], True)} | | "
+        f"compute {_f(c['cost_share'], True)} of the top tier |"
+    )
+    return lines
+
+
+def proof_table(data: dict[str, Any]) -> list[str]:
+    """Per model: the full-catalog metrics, NDCG@10 per segment and the paired test."""
+    segments = list(data["segments"])
+    head = ["model", "NDCG@10", "Recall@100", "grade-0 in top 10", "NDCG@10 judged only"]
+    head += [f"NDCG@10 {s} ({data['segments'][s]})" for s in segments]
+    head += ["p (NDCG@10 vs base)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, overall in data["models"].items():
+        cells = [name] + [_f(overall.get(m), m == "grade0_top10") for m in METRICS]
+        cells += [_f(data["by_segment"][name].get(s, {}).get("ndcg@10")) for s in segments]
+        p = data["p_values"][name].get("ndcg@10")
+        cells.append("–" if p is None else f"{p:.2g}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    which = argv or ["annotation", "proof"]
+    for name in which:
+        file = {"annotation": "annotation-homedepot.json", "proof": "eval-homedepot.json"}[name]
+        path = RESULTS / file
+        if not path.exists():
+            print(f"{path} not found: run python -m bench.{name} first")
+            continue
+        data = json.loads(path.read_text())
+        table = annotation_table(data) if name == "annotation" else proof_table(data)
+        print(f"<!-- {file}: {data['command']} -->")
+        print("\n".join(table) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
