@@ -174,8 +174,10 @@ def _assert_the_key_was_used_and_kept_nowhere(workdir: Path, logs: str) -> None:
     assert FlakyGrader.keys == {f"Bearer {SECRET}"}
     prefect_db = Path(PREFECT_API_DATABASE_CONNECTION_URL.value().split("///")[-1])
     files = [p for p in workdir.rglob("*") if p.is_file()]
-    files += [p for p in prefect_db.parent.glob(prefect_db.name + "*") if p.is_file()]
-    assert any(p.suffix == ".db" for p in files) and len(files) > 3
+    prefect_files = [p for p in prefect_db.parent.glob(prefect_db.name + "*") if p.is_file()]
+    assert prefect_files, f"Prefect's database not found at {prefect_db}"
+    files += prefect_files
+    assert (workdir / "store.db").exists() and len(files) > 3
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), path
     assert SECRET not in logs
