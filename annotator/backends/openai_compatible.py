@@ -22,6 +22,7 @@ stored or logged.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -47,6 +48,16 @@ __all__ = ["OpenAICompatibleBackend"]
 log = logging.getLogger(__name__)
 
 TOP_LOGPROBS = 10
+
+
+def _choices(response: Any) -> list[Any]:
+    """The completion's choices, or ParseError for a body that is not a chat completion (an
+    HTML error page served with HTTP 200, an empty ``choices`` list)."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        what = "no choices" if choices is not None else "not a chat completion"
+        raise ParseError(f"malformed response: {what}", str(response)[:500])
+    return list(choices)
 
 
 def _response_format(mode: str) -> dict[str, Any]:
@@ -149,14 +160,22 @@ class OpenAICompatibleBackend:
             if attempt:
                 await asyncio.sleep(min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random()))
             try:
-                answer = await self._request(client, messages, usage)
+                # the client's timeout bounds each read; this bounds the whole request (a
+                # server that trickles bytes forever never trips a read timeout)
+                async with asyncio.timeout(self.tier.timeout_s):
+                    answer = await self._request(client, messages, usage)
             except (
                 openai.RateLimitError,
                 openai.InternalServerError,
                 openai.APITimeoutError,
                 openai.APIConnectionError,
+                TimeoutError,
             ) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
+                log.info("%s: retrying after %s", self.model_id, last_error)
+                continue
+            except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
+                last_error = f"malformed response: {type(exc).__name__}: {exc}"
                 log.info("%s: retrying after %s", self.model_id, last_error)
                 continue
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying cannot help
@@ -193,10 +212,11 @@ class OpenAICompatibleBackend:
             response = await client.chat.completions.create(
                 temperature=0.0, logprobs=True, top_logprobs=TOP_LOGPROBS, **kwargs
             )
+            choice = _choices(response)[0]
             self._count(response, usage)
-            text = response.choices[0].message.content or ""
+            text = choice.message.content or ""
             grade = self._parse(text)
-            top = _grade_logprobs(response.choices[0])
+            top = _grade_logprobs(choice)
             if top is not None:
                 try:
                     return Answer(
@@ -219,8 +239,9 @@ class OpenAICompatibleBackend:
         response = await client.chat.completions.create(
             temperature=temperature, n=tier.samples, **kwargs
         )
+        choices = _choices(response)
         self._count(response, usage)
-        texts = [c.message.content or "" for c in response.choices]
+        texts = [c.message.content or "" for c in choices]
         grades = []
         for text in texts:
             try:
