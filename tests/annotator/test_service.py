@@ -26,7 +26,7 @@ from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from miners.mine import mine
 from store.db import open_store
-from store.schema import Calibration, Judgment, Label
+from store.schema import Calibration, Candidate, Judgment, Label
 from tests.conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.slow
@@ -204,3 +204,50 @@ def test_killed_annotation_resumes_without_losing_or_duplicating(
             .having(func.count() > 1)
         ).all()
     assert duplicated == []
+
+
+def test_two_annotate_processes_on_one_run_share_it(
+    calibrated: object, store: Engine, config: PipelineConfig
+) -> None:
+    """Two ``dissent annotate`` processes at once on the same SQLite store and mining run:
+    both finish (no "database is locked"), every candidate is labelled once, no model call is
+    made twice. (On PostgreSQL: tests/flows/test_scale_out.py.)"""
+    env = {
+        **os.environ,
+        "DISSENT_STORE__URL": config.store_url,
+        "DISSENT_WORKDIR": str(config.workdir),
+        "DISSENT_ANNOTATION__BATCH_SIZE": "8",
+        "DISSENT_ANNOTATION__MAX_PAIRS_PER_SPLIT": "24",
+        "DISSENT_ANNOTATION__INJECTION_PAIRS": "4",
+    }
+    command = [
+        str(Path(sys.executable).parent / "dissent"),
+        "annotate",
+        "--config",
+        str(ROOT / "configs/sample.yaml"),
+    ]
+    processes = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=900) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr[-2000:]
+    with store.connect() as conn:
+        run = conn.execute(select(func.max(Candidate.run_id))).scalar_one()
+        candidates = conn.execute(
+            select(func.count()).select_from(Candidate).where(Candidate.run_id == run)
+        ).scalar_one()
+        labels = conn.execute(select(func.count()).select_from(Label)).scalar_one()
+        twice = conn.execute(
+            select(Judgment.query_id, Judgment.product_hash, Judgment.model_id)
+            .where(Judgment.error.is_(None))
+            .group_by(
+                Judgment.query_id, Judgment.product_hash, Judgment.model_id, Judgment.prompt_hash
+            )
+            .having(func.count() > 1)
+        ).all()
+    assert labels == candidates > 400  # the rest of the run, beyond the first 400
+    assert twice == []
