@@ -154,25 +154,27 @@ def test_agreement_gate_fails_the_run_after_writing_the_report(
         calibrate(store, sane, tmp_path / "sane")
 
 
-def test_killed_annotation_resumes_without_losing_or_duplicating(
-    calibrated: object, store: Engine, config: PipelineConfig
-) -> None:
+def _annotate_process(
+    config: PipelineConfig, batch_size: int, limit: int | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a ``dissent annotate`` process on this store."""
     env = {
         **os.environ,
         "DISSENT_STORE__URL": config.store_url,
         "DISSENT_WORKDIR": str(config.workdir),
-        "DISSENT_ANNOTATION__BATCH_SIZE": "4",
+        "DISSENT_ANNOTATION__BATCH_SIZE": str(batch_size),
         "DISSENT_ANNOTATION__MAX_PAIRS_PER_SPLIT": "24",
         "DISSENT_ANNOTATION__INJECTION_PAIRS": "4",
     }
-    command = [
-        str(Path(sys.executable).parent / "dissent"),
-        "annotate",
-        "--config",
-        str(ROOT / "configs/sample.yaml"),
-        "--limit",
-        "400",
-    ]
+    command = [str(Path(sys.executable).parent / "dissent"), "annotate"]
+    command += ["--config", str(ROOT / "configs/sample.yaml")]
+    return command + (["--limit", str(limit)] if limit else []), env
+
+
+def test_killed_annotation_resumes_without_losing_or_duplicating(
+    calibrated: object, store: Engine, config: PipelineConfig
+) -> None:
+    command, env = _annotate_process(config, batch_size=4, limit=400)
 
     def count(table: type) -> int:
         with store.connect() as conn:
@@ -212,20 +214,7 @@ def test_two_annotate_processes_on_one_run_share_it(
     """Two ``dissent annotate`` processes at once on the same SQLite store and mining run:
     both finish (no "database is locked"), every candidate is labelled once, no model call is
     made twice. (On PostgreSQL: tests/flows/test_scale_out.py.)"""
-    env = {
-        **os.environ,
-        "DISSENT_STORE__URL": config.store_url,
-        "DISSENT_WORKDIR": str(config.workdir),
-        "DISSENT_ANNOTATION__BATCH_SIZE": "8",
-        "DISSENT_ANNOTATION__MAX_PAIRS_PER_SPLIT": "24",
-        "DISSENT_ANNOTATION__INJECTION_PAIRS": "4",
-    }
-    command = [
-        str(Path(sys.executable).parent / "dissent"),
-        "annotate",
-        "--config",
-        str(ROOT / "configs/sample.yaml"),
-    ]
+    command, env = _annotate_process(config, batch_size=8)
     processes = [
         subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
