@@ -34,7 +34,12 @@ class TierConfig(Section):
         description="name of the environment variable holding the API key (never the key)",
     )
     max_concurrency: int = Field(default=4, ge=1)
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds to connect or between bytes of an answer; a whole request is cut "
+        "at three times this",
+    )
     max_retries: int = Field(default=3, ge=0)
     samples: int = Field(default=5, ge=1, description="samples when the server gives no logprobs")
     structured_output: Literal["json_schema", "json_object_schema", "vllm", "none"] = Field(

@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 TOP_LOGPROBS = 10
 
 
+# A whole request (connect, wait, read) is cut at this many times the tier's timeout_s.
+REQUEST_TIMEOUTS = 3
+
+
 def _choices(response: Any) -> list[Any]:
     """The completion's choices, or ParseError for a body that is not a chat completion (an
     HTML error page served with HTTP 200, an empty ``choices`` list)."""
@@ -162,7 +166,7 @@ class OpenAICompatibleBackend:
             try:
                 # the client's timeout bounds each read; this bounds the whole request (a
                 # server that trickles bytes forever never trips a read timeout)
-                async with asyncio.timeout(self.tier.timeout_s):
+                async with asyncio.timeout(REQUEST_TIMEOUTS * self.tier.timeout_s):
                     answer = await self._request(client, messages, usage)
             except (
                 openai.RateLimitError,
