@@ -29,6 +29,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 from sqlalchemy import Engine
 
+from core.children import reap_children_on_exit
 from core.errors import DissentError
 from flows.config import PipelineConfig, load_config
 from store.db import open_store
@@ -55,6 +56,8 @@ def quiet_local_api() -> None:
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # that temporary server is this process's child: it must not outlive a killed run
+    reap_children_on_exit()
 
 
 def flow_config(config: str | PipelineConfig | None) -> PipelineConfig:

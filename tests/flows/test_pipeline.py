@@ -86,6 +86,40 @@ def _assert_no_server_outlives(parent: int) -> None:
     assert _guarded_children(parent) == [], "a server outlived the killed pipeline"
 
 
+def _descendants(parent: int) -> dict[int, str]:
+    """Every process ``parent`` started, directly or not: pid -> its command line."""
+    table: dict[int, tuple[int, str]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError, NotADirectoryError, IndexError, ValueError):
+            continue
+        table[int(proc.name)] = (ppid, argv)
+    found: dict[int, str] = {}
+    frontier = [parent]
+    while frontier:
+        current = frontier.pop()
+        for pid, (ppid, argv) in table.items():
+            if ppid == current and pid not in found:
+                found[pid] = argv
+                frontier.append(pid)
+    return found
+
+
+def _assert_gone(processes: dict[int, str]) -> None:
+    """Every process a SIGKILLed pipeline started (its llama.cpp servers, Prefect's temporary
+    API server, the reaper) is gone within seconds."""
+    deadline = time.monotonic() + 20
+    alive = dict(processes)
+    while alive and time.monotonic() < deadline:
+        alive = {pid: argv for pid, argv in alive.items() if Path(f"/proc/{pid}").exists()}
+        time.sleep(0.25)
+    assert not alive, f"outlived the killed pipeline: {alive}"
+
+
 @pytest.fixture(scope="module")
 def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISSENT_", "PREFECT_API"))}
@@ -118,9 +152,11 @@ def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig
             if killed_at_labels > 0:
                 break
     finally:
+        started = _descendants(process.pid)  # Prefect's temporary server among them
         process.send_signal(signal.SIGKILL)
         process.wait()
     _assert_no_server_outlives(process.pid)
+    _assert_gone(started)
     assert killed_at_labels > 0, "the pipeline never reached annotation"
     assert engine is not None
     candidates = _count(engine, Candidate)
