@@ -32,7 +32,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["guarded_command", "reap_children_on_exit"]
+__all__ = ["descendants", "guarded_command", "reap_children_on_exit"]
 
 POLL_S = 0.5
 GRACE_S = 5.0
@@ -75,7 +75,7 @@ def _stat(pid: int) -> tuple[int, str] | None:
     return (int(fields[1]), fields[19]) if fields[0] != "Z" else None
 
 
-def _children(parent: int) -> dict[int, str]:
+def descendants(parent: int) -> dict[int, str]:
     """Every live descendant of ``parent``: pid -> start time (to survive pid reuse)."""
     table: dict[int, tuple[int, str]] = {}
     for entry in Path("/proc").iterdir():
@@ -96,7 +96,7 @@ def _reap(parent: int) -> None:
     """Note ``parent``'s descendants while it lives; end them once it is gone."""
     seen: dict[int, str] = {}
     while _stat(parent) is not None:
-        seen.update(_children(parent))
+        seen.update(descendants(parent))
         seen.pop(os.getpid(), None)  # not the reaper itself
         seen = {pid: t for pid, t in seen.items() if (s := _stat(pid)) and s[1] == t}
         time.sleep(POLL_S)

@@ -24,6 +24,7 @@ from datasets import load_from_disk
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from core.children import descendants
 from flows.annotate import annotate
 from flows.config import PipelineConfig, load_config
 from flows.datasets import build_curriculum, export
@@ -88,24 +89,13 @@ def _assert_no_server_outlives(parent: int) -> None:
 
 def _descendants(parent: int) -> dict[int, str]:
     """Every process ``parent`` started, directly or not: pid -> its command line."""
-    table: dict[int, tuple[int, str]] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    found = {}
+    for pid in descendants(parent):
         try:
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (FileNotFoundError, ProcessLookupError, NotADirectoryError, IndexError, ValueError):
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except (FileNotFoundError, ProcessLookupError):
             continue
-        table[int(proc.name)] = (ppid, argv)
-    found: dict[int, str] = {}
-    frontier = [parent]
-    while frontier:
-        current = frontier.pop()
-        for pid, (ppid, argv) in table.items():
-            if ppid == current and pid not in found:
-                found[pid] = argv
-                frontier.append(pid)
+        found[pid] = argv.decode(errors="replace")
     return found
 
 
