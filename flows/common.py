@@ -48,14 +48,18 @@ __all__ = [
 
 
 def quiet_local_api() -> None:
-    """Turn off usage telemetry, unless the user chose otherwise, before a flow first runs.
+    """Set up Prefect's temporary local API, unless the user chose otherwise, before a flow
+    first runs.
 
     Without a configured server, Prefect starts a temporary local one that would try to send
-    usage telemetry (and log an error on machines that cannot reach it). Entry points (the
-    CLI, ``python -m flows.pipeline``, ``make demo``) call this before starting a flow.
+    usage telemetry (and log an error on machines that cannot reach it), and gives it 20 s to
+    start: on a busy 2-core machine it can take longer, and the flow then fails before it
+    begins, so Dissent waits up to 120 s. Entry points (the CLI, ``python -m flows.pipeline``,
+    ``make demo``) call this before starting a flow.
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # that temporary server is this process's child: it must not outlive a killed run
     reap_children_on_exit()
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from datasets import load_from_disk
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
 from core.children import descendants
@@ -123,21 +123,21 @@ def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig
         "--mapping",
         str(SAMPLE / "mapping.yaml"),
     ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    engine = None
+    log = config.workdir / "killed-pipeline.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+    # a plain read-only engine to watch: open_store would migrate, and wait on the writer
+    watch = create_engine(config.store_url, connect_args={"timeout": 1})
     deadline = time.monotonic() + 900
     killed_at_labels = 0
     try:
         while time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.5)
+            time.sleep(0.2)
             if not (config.workdir / "dissent.db").exists():
                 continue
             try:
-                engine = engine or open_store(config.store_url)
-                killed_at_labels = _count(engine, Label)
-            except Exception:  # the pipeline is still creating the schema
+                killed_at_labels = _count(watch, Label)
+            except Exception:  # the pipeline is still creating the schema, or writing
                 continue
             if killed_at_labels > 0:
                 break
@@ -145,10 +145,12 @@ def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig
         started = _descendants(process.pid)  # Prefect's temporary server among them
         process.send_signal(signal.SIGKILL)
         process.wait()
+        watch.dispose()
+    engine = open_store(config.store_url)
     _assert_no_server_outlives(process.pid)
     _assert_gone(started)
-    assert killed_at_labels > 0, "the pipeline never reached annotation"
-    assert engine is not None
+    tail = log.read_text(errors="replace")[-3000:]
+    assert killed_at_labels > 0, f"the pipeline never reached annotation; it wrote:\n{tail}"
     candidates = _count(engine, Candidate)
     assert killed_at_labels < candidates, "killed too late to test resuming"
     result = pipeline(str(config_path), str(SAMPLE / "mapping.yaml"))
