@@ -8,7 +8,9 @@ queries over the whole catalog (``dissent evaluate``). Writes
 ``bench/results/eval-homedepot.json`` (and ``.html``) with the figures and the wall time of
 each step. The evaluation queries are read only by the last step.
 
-    python -m bench.proof [--config configs/homedepot-pipeline.yaml]
+    python -m bench.proof [--config configs/homedepot-pipeline.yaml] [--stages]
+
+``--stages`` also scores the model after each intermediate stage of a multi-stage recipe.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, default=ROOT / "configs/homedepot-pipeline.yaml")
     parser.add_argument("--output", type=Path, default=RESULTS / "eval-homedepot.json")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also score each intermediate stage of the multi-stage recipes",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = load_config(args.config)
@@ -64,7 +71,11 @@ def main() -> int:
     reports = timed("train", train_recipes, engine, config)
     steps["train"]["recipes"] = {r.recipe: asdict(r) for r in reports}
     models = {"base": config.train.base_model or default_model_path()}
-    models.update({r.recipe: r.model_dir for r in reports})
+    for r in reports:
+        if args.stages:  # which stage helps and which hurts
+            for number, stage in enumerate(r.stages[:-1], start=1):
+                models[f"{r.recipe} after stage {number} ({stage['data']})"] = stage["path"]
+        models[r.recipe] = r.model_dir
     evaluation = timed("evaluate", evaluate_models, engine, config, models)
     command = "python -m bench.proof " + " ".join(sys.argv[1:])
     paths = write_evaluation(evaluation, args.output, command)

@@ -82,7 +82,8 @@ _TRAIN = (
     "for name, loss in [\n"
     '    ("stage1_bce", BiEncoderBCELoss(model)),\n'
     '    ("stage2_mnr", losses.MultipleNegativesRankingLoss(model)),\n'
-    '    ("stage3_triplet", losses.TripletLoss(model)),\n'
+    '    ("stage3_triplet", losses.TripletLoss(  # unit-length embeddings: cosine, small margin\n'
+    "        model, distance_metric=losses.TripletDistanceMetric.COSINE, triplet_margin=0.1)),\n"
     "]:\n"
     '    data = load_from_disk(f"{EXPORT}/{name}")\n'
     "    args = SentenceTransformerTrainingArguments(\n"

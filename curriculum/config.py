@@ -67,6 +67,12 @@ class TrainConfig(Section):
     batch_size: int = Field(default=64, ge=2)
     learning_rate: float = Field(default=2e-5, gt=0)
     max_length: int = Field(default=64, ge=8, description="tokens per query or product text")
+    triplet_margin: float = Field(
+        default=0.1,
+        gt=0,
+        le=2,
+        description="stage 3 (Triplet): by how much a positive's cosine must beat its negative's",
+    )
     max_examples_per_stage: int | None = Field(default=None, ge=1, description="seeded sample")
     seed: int = 0
     precision: Literal["auto", "float32", "bfloat16"] = Field(

@@ -210,8 +210,13 @@ def _plain_batches(rows: Sequence[Row], size: int, rng: random.Random) -> list[l
 # ---------------------------------------------------------------------------------- losses
 
 
-def _loss(kind: str, model: Any) -> Callable[[Any, list[Row]], Any]:
-    """A function (model, batch) -> loss tensor for the stage's loss."""
+def _loss(kind: str, model: Any, config: TrainConfig) -> Callable[[Any, list[Row]], Any]:
+    """A function (model, batch) -> loss tensor for the stage's loss.
+
+    Triplet runs on cosine distance with ``config.triplet_margin``: sentence-transformers'
+    default (Euclidean distance, margin 5) never stops pushing on unit-length embeddings,
+    whose distances are at most 2, so every triplet keeps pulling the space apart.
+    """
     import torch
     from sentence_transformers.sentence_transformer import losses
 
@@ -221,7 +226,11 @@ def _loss(kind: str, model: Any) -> Callable[[Any, list[Row]], Any]:
         "bce": lambda: BiEncoderBCELoss(model),
         "mnr": lambda: losses.MultipleNegativesRankingLoss(model),
         "masked_mnr": lambda: MaskedMultipleNegativesRankingLoss(model, margin=0.1),
-        "triplet": lambda: losses.TripletLoss(model),
+        "triplet": lambda: losses.TripletLoss(
+            model,
+            distance_metric=losses.TripletDistanceMetric.COSINE,
+            triplet_margin=config.triplet_margin,
+        ),
     }[kind]()
     text_columns = 2 if kind == "bce" else None
 
@@ -310,7 +319,7 @@ def _train_stage(
     steps = config.epochs * math.ceil(len(rows) / config.batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
     schedule = get_linear_schedule_with_warmup(optimizer, max(1, steps // 10), max(1, steps))
-    step = _loss(stage.loss, model)
+    step = _loss(stage.loss, model, config)
     device = "cuda" if str(model.device).startswith("cuda") else "cpu"
     model.train()
     total, count = 0.0, 0

@@ -125,7 +125,10 @@ def test_each_stage_trains_one_step_with_its_loss(exported: Path, tmp_path: Path
     for name, loss in (
         ("stage1_bce", BiEncoderBCELoss(model)),
         ("stage2_mnr", losses.MultipleNegativesRankingLoss(model)),
-        ("stage3_triplet", losses.TripletLoss(model)),
+        (
+            "stage3_triplet",
+            losses.TripletLoss(model, distance_metric=losses.TripletDistanceMetric.COSINE),
+        ),
     ):
         data = load_from_disk(str(exported / name))
         args = SentenceTransformerTrainingArguments(

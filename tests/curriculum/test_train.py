@@ -116,3 +116,22 @@ def test_a_recipe_without_data_is_a_clear_error(
     store, cfg = exported  # the hand-built store has no human labels
     with pytest.raises(DissentError, match="stage human has no training examples"):
         train_recipes(store.engine, cfg, recipes=["human"])
+
+
+def test_the_triplet_stage_stops_pushing_once_the_margin_holds() -> None:
+    """Stage 3 uses cosine distance: a triplet whose positive beats its negative by more than
+    ``train.triplet_margin`` adds no loss (the Euclidean default, margin 5, never stops on
+    unit-length embeddings)."""
+    from sentence_transformers import SentenceTransformer
+
+    from core.models import default_model_path
+    from curriculum.config import TrainConfig
+    from curriculum.train import _loss
+
+    model = SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True)
+    easy = [("cordless drill", "cordless drill", "bath towel")]  # cosines 1.0 against ~0.1
+    assert float(_loss("triplet", model, TrainConfig())(model, easy)) == 0.0
+    hard = [("cordless drill", "bath towel", "cordless drill")]  # the wrong way round
+    assert float(_loss("triplet", model, TrainConfig())(model, hard)) > 0.5
+    tight = TrainConfig(triplet_margin=2.0)  # wider than any cosine gap: always active
+    assert float(_loss("triplet", model, tight)(model, easy)) > 0.0
