@@ -72,6 +72,8 @@ def read_rows(
     """
     if not path.exists():
         raise IngestError(str(path), "file does not exist")
+    if path.is_dir():
+        raise IngestError(str(path), "is a directory; give the data file inside it")
     fmt = detect_format(path, fmt)
     try:
         codecs.lookup(encoding)
