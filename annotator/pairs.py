@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -20,7 +20,13 @@ from prompts import sanitize
 from store.schema import Candidate, HumanLabel, Product, Query
 from store.splits import SplitsConfig, split_of
 
-__all__ = ["LabelledPair", "candidate_pairs", "labelled_pairs", "random_pairs"]
+__all__ = [
+    "LabelledPair",
+    "candidate_pairs",
+    "labelled_pairs",
+    "random_pairs",
+    "with_product_fields",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +100,25 @@ def candidate_pairs(
     sets: Sequence[str] | None = None,
     query_ids: Sequence[int] | None = None,
 ) -> list[tuple[Pair, str]]:
-    """The mined candidates of a mining run (optionally of some queries) with their set."""
+    """The mined candidates of a mining run (optionally of some queries) with their set,
+    ordered by query and product, *without* product fields (``pair.product`` is empty).
+
+    A mining run holds millions of candidates of which an annotation budget grades a few:
+    choose first (:func:`annotator.sampling.sample_candidates`), then read and sanitise the
+    chosen products once each with :func:`with_product_fields`.
+    """
     stmt = (
-        select(*_PAIR_COLUMNS, Candidate.candidate_set)
+        select(
+            Candidate.query_id,
+            Query.text,
+            Candidate.product_id,
+            Product.content_hash,
+            Candidate.candidate_set,
+        )
         .join(Query, Query.id == Candidate.query_id)
         .join(Product, Product.id == Candidate.product_id)
         .where(Candidate.run_id == run_id)
-        .order_by(Query.id, Product.id)
+        .order_by(Candidate.query_id, Candidate.product_id)
     )
     if sets is not None:
         stmt = stmt.where(Candidate.candidate_set.in_(list(sets)))
@@ -108,13 +126,23 @@ def candidate_pairs(
         stmt = stmt.where(Candidate.query_id.in_(sorted(set(query_ids))))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return [
-        (
-            Pair(r.query_id, r.product_id, r.content_hash, r.query, _product_fields(r)),
-            r.candidate_set,
-        )
-        for r in rows
-    ]
+    return [(Pair(q, p, h, text, _NO_FIELDS), name) for q, text, p, h, name in rows]
+
+
+_NO_FIELDS: dict[str, Any] = {}
+
+
+def with_product_fields(engine: Engine, pairs: Sequence[Pair]) -> list[Pair]:
+    """``pairs`` with the fields every tier sees of their products, each product read and
+    sanitised once however many queries it is a candidate for."""
+    ids = sorted({p.product_id for p in pairs})
+    fields: dict[int, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            stmt = select(Product.id, *_PRODUCT_COLUMNS).where(Product.id.in_(chunk))
+            fields.update((r.id, _product_fields(r)) for r in conn.execute(stmt))
+    return [replace(p, product=fields[p.product_id]) for p in pairs]
 
 
 def random_pairs(engine: Engine, query_ids: Sequence[int], count: int, seed: int = 0) -> list[Pair]:

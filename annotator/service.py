@@ -21,7 +21,13 @@ from annotator.cascade import CascadeReport, Tier, TierSpec, cascade_id, run_cas
 from annotator.config import AnnotatorSettings
 from annotator.decision import Decider
 from annotator.evaluate import CalibrationOutcome, calibrate_cascade, require_splits
-from annotator.pairs import LabelledPair, candidate_pairs, labelled_pairs, random_pairs
+from annotator.pairs import (
+    LabelledPair,
+    candidate_pairs,
+    labelled_pairs,
+    random_pairs,
+    with_product_fields,
+)
 from annotator.report import write_report
 from annotator.sampling import sample_candidates
 from annotator.tier1 import TrainingResult
@@ -352,7 +358,8 @@ def annotate_queries(
     """
     prompt = load_prompt()
     candidates = candidate_pairs(engine, mining_run, sets, query_ids)
-    pairs = sample_candidates(candidates, config.annotation.sample)[:limit]
+    chosen = sample_candidates(candidates, config.annotation.sample)[:limit]
+    pairs = with_product_fields(engine, chosen)
     # One lock per query and cascade, whatever the batching: two flows, two workers or a CLI
     # run that overlap on a query take turns on it, and the second finds its labels.
     cid = cascade_id(tiers, prompt)

@@ -94,3 +94,31 @@ def test_random_pairs_sanitize_the_product_fields(store: Engine) -> None:
     }
     clean = next(p for p in random_pairs(store, [1], 8) if p.product_id == 3).product
     assert clean["title"] == "product 3" and clean["attributes"] == {"length": "50 ft"}
+
+
+def test_candidates_are_read_without_fields_and_each_product_sanitised_once(store: Engine) -> None:
+    from annotator.pairs import candidate_pairs, with_product_fields
+    from store.schema import Candidate, Run
+
+    with store.begin() as conn:
+        conn.execute(insert(Run), [{"id": 1, "flow": "mine", "status": "completed"}])
+        conn.execute(
+            insert(Candidate),
+            [
+                {"run_id": 1, "query_id": q, "product_id": p, "candidate_set": "hard_negative"}
+                for q in (1, 2)
+                for p in (7, 3)
+            ],
+        )
+    candidates = candidate_pairs(store, 1)
+    assert [(c.query_id, c.product_id, s) for c, s in candidates] == [
+        (1, 3, "hard_negative"),
+        (1, 7, "hard_negative"),
+        (2, 3, "hard_negative"),
+        (2, 7, "hard_negative"),
+    ]
+    assert all(c.product == {} and c.query == f"query {c.query_id}" for c, _ in candidates)
+    pairs = with_product_fields(store, [c for c, _ in candidates])
+    assert [p.product["title"] for p in pairs] == ["product 3", "Flexzilla Garden Hose."] * 2
+    assert pairs[1].product is pairs[3].product  # one sanitised copy per product
+    assert pairs[0].product_hash == "h3"
