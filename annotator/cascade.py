@@ -135,16 +135,16 @@ def _labelled(
     """Which of ``pairs`` already carry a label of ``cid``: graded ones, and failed ones."""
     graded: set[LabelKey] = set()
     failed: set[LabelKey] = set()
-    keys = sorted({key_of(p) for p in pairs})
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        stmt = select(Label.query_id, Label.product_id, Label.product_hash, Label.status).where(
-            Label.cascade_id == cid,
-            or_(*(and_(Label.query_id == q, Label.product_hash == h) for q, h in chunk)),
-        )
-        with engine.connect() as conn:
+    keys = {key_of(p) for p in pairs}
+    queries = sorted({q for q, _ in keys})
+    with engine.connect() as conn:
+        for start in range(0, len(queries), 500):  # every label of these queries, then filter
+            stmt = select(Label.query_id, Label.product_id, Label.product_hash, Label.status).where(
+                Label.cascade_id == cid, Label.query_id.in_(queries[start : start + 500])
+            )
             for q, pid, h, status in conn.execute(stmt):
-                (failed if status == "failed" else graded).add((q, pid, h))
+                if (q, h) in keys:
+                    (failed if status == "failed" else graded).add((q, pid, h))
     return graded, failed
 
 

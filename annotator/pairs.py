@@ -108,15 +108,7 @@ def candidate_pairs(
     chosen products once each with :func:`with_product_fields`.
     """
     stmt = (
-        select(
-            Candidate.query_id,
-            Query.text,
-            Candidate.product_id,
-            Product.content_hash,
-            Candidate.candidate_set,
-        )
-        .join(Query, Query.id == Candidate.query_id)
-        .join(Product, Product.id == Candidate.product_id)
+        select(Candidate.query_id, Candidate.product_id, Candidate.candidate_set)
         .where(Candidate.run_id == run_id)
         .order_by(Candidate.query_id, Candidate.product_id)
     )
@@ -126,7 +118,10 @@ def candidate_pairs(
         stmt = stmt.where(Candidate.query_id.in_(sorted(set(query_ids))))
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return [(Pair(q, p, h, text, _NO_FIELDS), name) for q, text, p, h, name in rows]
+        wanted = {q for q, _, _ in rows}
+        texts = {q: t for q, t in conn.execute(select(Query.id, Query.text)) if q in wanted}
+        hashes = dict(conn.execute(select(Product.id, Product.content_hash)).all())
+    return [(Pair(q, p, hashes[p], texts[q], _NO_FIELDS), name) for q, p, name in rows]
 
 
 _NO_FIELDS: dict[str, Any] = {}
