@@ -130,6 +130,7 @@ def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig
     watch = create_engine(config.store_url, connect_args={"timeout": 1})
     deadline = time.monotonic() + 900
     killed_at_labels = 0
+    watch_error = None
     try:
         while time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
@@ -137,7 +138,8 @@ def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig
                 continue
             try:
                 killed_at_labels = _count(watch, Label)
-            except Exception:  # the pipeline is still creating the schema, or writing
+            except Exception as exc:  # the pipeline is still creating the schema, or writing
+                watch_error = repr(exc)
                 continue
             if killed_at_labels > 0:
                 break
@@ -150,7 +152,10 @@ def killed_then_resumed(harness: None, config_path: Path, config: PipelineConfig
     _assert_no_server_outlives(process.pid)
     _assert_gone(started)
     tail = log.read_text(errors="replace")[-3000:]
-    assert killed_at_labels > 0, f"the pipeline never reached annotation; it wrote:\n{tail}"
+    assert killed_at_labels > 0, (
+        f"the pipeline never reached annotation (exit {process.returncode}, last watch error "
+        f"{watch_error}); it wrote:\n{tail}"
+    )
     candidates = _count(engine, Candidate)
     assert killed_at_labels < candidates, "killed too late to test resuming"
     result = pipeline(str(config_path), str(SAMPLE / "mapping.yaml"))
