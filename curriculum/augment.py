@@ -22,8 +22,9 @@ The rules:
 - Every edit changes the query even after lowercasing (a swap needs two letters that differ
   ignoring case, a substitution picks a letter other than the original ignoring case), so a
   noisy copy is never a duplicate of its clean query for a case-insensitive model.
-- Selection and edit are seeded per ``(seed, query id)``: a query's noisy copy does not
-  depend on the order of the queries nor on which other queries are augmented alongside it.
+- Selection and edit are seeded per ``(seed, query text)``: a query's noisy copy does not
+  depend on the order of the queries, on which other queries are augmented alongside it, nor
+  on the id a database gave the query (two stores with the same data augment alike).
 
 Example:
     >>> import random
@@ -174,10 +175,10 @@ def _is_editable(token: str) -> bool:
     return token.isalpha() and len(token) >= _MIN_LENGTH and token.lower() not in UNIT_WORDS
 
 
-def _query_rng(seed: int, query_id: int) -> random.Random:
-    # A hash, not random.Random((seed, query_id)): tuples are not valid seeds, and hash()
+def _query_rng(seed: int, query: str) -> random.Random:
+    # A hash, not random.Random((seed, query)): tuples are not valid seeds, and hash()
     # of a str is salted per process.
-    digest = hashlib.sha256(f"{seed}:{query_id}".encode()).digest()
+    digest = hashlib.sha256(f"{seed}:{query}".encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
@@ -235,9 +236,9 @@ def choose_typos(
 ) -> dict[int, Typo]:
     """Which queries (by id) get a noisy copy, and the copy.
 
-    Each query draws from its own random source, seeded by a SHA-256 of ``(seed, query_id)``:
+    Each query draws from its own random source, seeded by a SHA-256 of ``(seed, text)``:
     first a uniform ``u``, and the query is picked when ``u < rate``; then the typo itself.
-    So a query's fate depends only on the seed, its id and its text, never on the other
+    So a query's fate depends only on the seed and its text, never on its store id, the other
     queries or their order. A picked query with no
     editable token (``"3/4 in 10 ft"``) is skipped, so the returned share is ``rate`` of the
     queries that have an editable token.
@@ -270,7 +271,7 @@ def choose_typos(
     _check_operations(operations)
     chosen: dict[int, Typo] = {}
     for query_id, text in queries.items():
-        rng = _query_rng(seed, query_id)
+        rng = _query_rng(seed, text)
         if rng.random() >= rate:
             continue
         typo = add_typo(text, rng, operations)

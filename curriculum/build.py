@@ -218,17 +218,23 @@ def _plan(
     """Levels, stages, the graded list, the split by query and the typo copies (no writes)."""
     placed, level_counts = assign_levels(graded, cfg.relevance_cutoff)
     level_counts.unlabelled += unlabelled
+    queries = _query_texts(engine)
+    query_keys = {qid: key for qid, (key, _) in queries.items()}
+    product_keys = _product_keys(engine)
     examples, stage_counts = build_stages(
-        placed, negatives_per_positive=cfg.negatives_per_positive, seed=cfg.seed
+        placed,
+        negatives_per_positive=cfg.negatives_per_positive,
+        seed=cfg.seed,
+        query_keys=query_keys,
+        product_keys=product_keys,
     )
     examples += graded_list(graded, placed)
-    queries = _query_texts(engine)
     split, split_counts = split_examples(
         examples,
-        {qid: key for qid, (key, _) in queries.items()},
+        query_keys,
         validation_fraction=cfg.validation_fraction,
         seed=cfg.seed,
-        product_keys=_product_keys(engine) if cfg.split_by_product else None,
+        product_keys=product_keys if cfg.split_by_product else None,
     )
     train_queries = {e.query_id: queries[e.query_id][1] for e, side in split if side == "train"}
     typos = choose_typos(train_queries, cfg.typo_rate, cfg.seed)

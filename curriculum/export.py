@@ -248,11 +248,20 @@ def _replacing(target: Path) -> Iterator[Path]:
     """A staging folder beside ``target`` that replaces it when the block succeeds.
 
     On any error the staging folder is removed and ``target`` (a previous export) is left as
-    it was; folders left by killed exports are removed first.
+    it was. Folders left by killed exports are tidied first: staging folders are removed, and
+    an export killed between its two renames (previous export moved aside, new one not yet in
+    place) has its previous export put back.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f".{target.name}.partial-*"):  # killed earlier exports
         shutil.rmtree(stale, ignore_errors=True)
+    for aside in sorted(
+        target.parent.glob(f".{target.name}.old-*"), key=os.path.getmtime, reverse=True
+    ):
+        if target.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.rename(target)
     staging = target.with_name(f".{target.name}.partial-{os.getpid()}")
     staging.mkdir()
     try:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from core.hashing import seeded_int
@@ -69,8 +69,8 @@ class StageCounts:
         }
 
 
-def _rng(seed: int, stage: int, query_id: int) -> random.Random:
-    return random.Random(seeded_int(seed, stage, query_id))
+def _rng(seed: int, stage: int, query_key: int | str) -> random.Random:
+    return random.Random(seeded_int(seed, stage, query_key))
 
 
 def _pair_up(
@@ -78,22 +78,41 @@ def _pair_up(
     negatives: Sequence[Leveled],
     per_positive: int,
     rng: random.Random,
+    product_key: Callable[[int], int | str],
 ) -> list[tuple[Leveled, Leveled]]:
     """Every positive with up to ``per_positive`` negatives; every negative used if possible."""
     if not positives or not negatives:
         return []
-    pos = sorted(positives, key=lambda x: x.product_id)
-    neg = sorted(negatives, key=lambda x: x.product_id)
+    pos = sorted(positives, key=lambda x: product_key(x.product_id))
+    neg = sorted(negatives, key=lambda x: product_key(x.product_id))
     rng.shuffle(pos)
     rng.shuffle(neg)
     rows = min(max(len(pos), len(neg)), per_positive * len(pos))
     return [(pos[i % len(pos)], neg[i % len(neg)]) for i in range(rows)]
 
 
+def _key_of(keys: Mapping[int, str] | None) -> Callable[[int], int | str]:
+    if keys is None:
+        return lambda store_id: store_id
+    return lambda store_id: keys[store_id]
+
+
 def build_stages(
-    placed: Iterable[Leveled], *, negatives_per_positive: int = 1, seed: int = 0
+    placed: Iterable[Leveled],
+    *,
+    negatives_per_positive: int = 1,
+    seed: int = 0,
+    query_keys: Mapping[int, str] | None = None,
+    product_keys: Mapping[int, str] | None = None,
 ) -> tuple[list[Example], StageCounts]:
-    """Stage 1–3 examples from placed candidates (see the module docstring)."""
+    """Stage 1–3 examples from placed candidates (see the module docstring).
+
+    ``query_keys`` and ``product_keys`` (store id → external id) seed and order the pairing by
+    what the data says rather than by the ids a database handed out, so two stores holding the
+    same data pair the same way; without them the store ids are used.
+    """
+    query_key = _key_of(query_keys)
+    product_key = _key_of(product_keys)
     if negatives_per_positive < 1:
         raise ValueError(f"negatives_per_positive must be >= 1, got {negatives_per_positive}")
     by_query: dict[int, dict[int, list[Leveled]]] = defaultdict(lambda: defaultdict(list))
@@ -112,7 +131,8 @@ def build_stages(
             (2, levels[2], levels[3]),
             (3, levels[1] + levels[2], levels[4]),
         ):
-            pairs = _pair_up(positives, negatives, negatives_per_positive, _rng(seed, stage, qid))
+            rng = _rng(seed, stage, query_key(qid))
+            pairs = _pair_up(positives, negatives, negatives_per_positive, rng, product_key)
             used = {p.product_id for p, _ in pairs} | {n.product_id for _, n in pairs}
             # the items this stage exists for (stage 3 borrows its positives from levels 1-2)
             own = positives + negatives if stage == 2 else negatives

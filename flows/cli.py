@@ -26,15 +26,33 @@ __all__ = ["app", "main"]
 class _UserErrorsAsOneLine(typer.core.TyperGroup):
     """The root command: a user error (DissentError) prints one red line and exits 1.
 
+    So does a store connection lost mid-command (a PostgreSQL backend terminated or
+    restarted): one line that says so and how to resume, not a traceback.
+
     In the command rather than around it, so that it holds in-process too
     (``typer.testing.CliRunner().invoke(app, ...)``). Usage errors are no DissentError: exit 2.
     """
 
     def invoke(self, ctx: Any) -> Any:  # ctx: typer's (vendored, private) click Context
+        from sqlalchemy.exc import DBAPIError
+
         try:
             return super().invoke(ctx)
         except DissentError as exc:
             err.print(Text("error: ", style="bold red") + Text(str(exc)))
+            sys.exit(1)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            err.print(
+                Text("error: ", style="bold red")
+                + Text(
+                    f"the connection to the store was lost ({reason}); what was committed "
+                    "before is kept and nothing half-written is: run the same command again "
+                    "to resume"
+                )
+            )
             sys.exit(1)
 
 
@@ -450,12 +468,16 @@ def run_command(
 
 @app.command("status")
 def status(config: ConfigOption = None) -> None:
-    """Show row counts per table and the latest runs in the store."""
+    """Show row counts per table and the latest runs in the store.
+
+    Runs whose process died (killed, machine lost) are marked failed as interrupted first.
+    """
     from store.db import display_url, open_store
-    from store.ledger import latest_runs, table_counts
+    from store.ledger import latest_runs, mark_interrupted, table_counts
 
     cfg = _config(config)
     engine = open_store(cfg.store_url)
+    mark_interrupted(engine)
     table = Table(title=f"store {display_url(cfg.store_url)}")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -463,7 +485,7 @@ def status(config: ConfigOption = None) -> None:
         table.add_row(name, f"{count:,}")
     out.print(table)
     runs = Table(title="latest runs")
-    for col in ("id", "flow", "status", "started", "counts"):
+    for col in ("id", "flow", "status", "started", "counts or error"):
         runs.add_column(col)
     for run in latest_runs(engine, limit=10):
         runs.add_row(
@@ -471,7 +493,7 @@ def status(config: ConfigOption = None) -> None:
             run.flow,
             run.status,
             f"{run.started_at:%Y-%m-%d %H:%M:%S}",
-            str(run.counts),
+            Text(str(run.counts) if run.status != "failed" else (run.error or "")[:120]),
         )
     out.print(runs)
 

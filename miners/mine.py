@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 OVERLAP_KS = (100, 500)
 # Part of every run's fingerprint: bump it when a change to the miners changes their output,
 # so that runs mined by older code are not taken for the same run.
-MINER_VERSION = 3
+MINER_VERSION = 4
 RETRIEVAL_COLUMNS = ("run_id", "query_id", "channel", "rank", "product_id", "score")
 CANDIDATE_COLUMNS = ("run_id", "query_id", "product_id", "candidate_set", "ranks")
 
@@ -292,7 +292,8 @@ def _classify_and_write(
         {int(p) for r in results.values() for p in r.ids[i] if p >= 0} for i in range(len(texts))
     ]
     token = TfidfNegatives(products).search(texts, retrieved, mining.token_negatives)
-    all_ids = np.array([p.id for p in products], dtype=np.int64)
+    by_external_id = sorted(products, key=lambda p: p.external_id)
+    all_ids = np.array([p.id for p in by_external_id], dtype=np.int64)
     report.timings["negatives"] = {"tfidf+random": time.perf_counter() - t0}
 
     t0 = time.perf_counter()
@@ -313,7 +314,9 @@ def _classify_and_write(
             if qid in done:
                 continue
             excluded = retrieved[i] | {pid for pid, _ in token[i]}
-            randoms = random_negatives(all_ids, qid, excluded, mining.random_negatives, mining.seed)
+            randoms = random_negatives(
+                all_ids, queries[i].text, excluded, mining.random_negatives, mining.seed
+            )
             candidates.append(classify_query(qid, ranked, cutoffs, token[i], randoms))
         written += _write_batch(engine, run_id, query_ids, results, rows, keep, candidates)
     report.timings["store"] = {"write": time.perf_counter() - t0}

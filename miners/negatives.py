@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from core.hashing import seeded_int
 from miners.tokenize import tokenize
 from store.catalog import ProductDoc, product_text
 
@@ -68,12 +69,18 @@ class TfidfNegatives:
 
 
 def random_negatives(
-    product_ids: npt.NDArray[np.int64], query_id: int, exclude: set[int], n: int, seed: int
+    product_ids: npt.NDArray[np.int64], query: str, exclude: set[int], n: int, seed: int
 ) -> list[int]:
-    """``n`` distinct product ids drawn uniformly, not in ``exclude``, seeded by (seed, query)."""
+    """``n`` distinct product ids drawn uniformly, not in ``exclude``, seeded by (seed, query).
+
+    ``query`` is the query's text, not its store id, and ``product_ids`` should come in an
+    order the data fixes (the mine orders them by external id): then two stores holding the
+    same data draw the same negatives, whatever ids their databases handed out (PostgreSQL
+    spends sequence numbers in rolled-back transactions).
+    """
     if n == 0 or len(product_ids) == 0:
         return []
-    rng = np.random.default_rng([seed, query_id])
+    rng = np.random.default_rng([seed, seeded_int(query)])
     picked: list[int] = []
     seen: set[int] = set()
     limit = (

@@ -29,7 +29,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import DissentError
 from store.db import schema_revision
+from store.locks import work_lock
 from store.schema import Base, Run, utcnow
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "latest_run",
     "latest_runs",
     "lineage",
+    "mark_interrupted",
     "record_finished",
     "recorded_run",
     "resolve_run",
@@ -146,6 +148,54 @@ def _versions(extra: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+INTERRUPTED = (
+    "interrupted: the process running it stopped before it finished (killed, or its machine or "
+    "store connection lost); what it committed is kept, and running the same command again "
+    "resumes or redoes it"
+)
+
+
+def _liveness_key(run_id: int) -> str:
+    return f"dissent-run:{run_id}"
+
+
+def _holds_liveness_locks(engine: Engine) -> bool:
+    """Whether run locks are visible to other processes (PostgreSQL, a SQLite file)."""
+    if engine.dialect.name == "postgresql":
+        return True
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
+
+
+def mark_interrupted(engine: Engine) -> list[int]:
+    """Mark ``failed`` every ``running`` run whose process is gone; return their ids.
+
+    A running run holds a lock named after it for as long as its process lives
+    (:func:`store.locks.work_lock`: a PostgreSQL advisory lock, or an ``flock`` beside a SQLite
+    file), so a row that says ``running`` while its lock is free was left by a process that
+    was killed or lost its machine. Such a row would otherwise say ``running`` for ever.
+    Called whenever a run starts and by ``dissent status``.
+    """
+    if not _holds_liveness_locks(engine):
+        return []
+    with engine.connect() as conn:
+        running = conn.execute(select(Run.id).where(Run.status == "running")).scalars().all()
+    interrupted = []
+    for run_id in running:
+        with work_lock(engine, _liveness_key(run_id), blocking=False) as free:
+            if not free:
+                continue
+            with engine.begin() as conn:
+                changed = conn.execute(
+                    update(Run)
+                    .where(Run.id == run_id, Run.status == "running")
+                    .values(status="failed", error=INTERRUPTED, finished_at=utcnow())
+                ).rowcount
+            if changed:
+                interrupted.append(run_id)
+    return interrupted
+
+
 def _start(
     engine: Engine,
     flow: Flow,
@@ -153,7 +203,10 @@ def _start(
     versions: dict[str, Any] | None,
     lineage: dict[str, Any],
     resume: int | None,
+    hold: ExitStack,
 ) -> int:
+    """Insert (or resume) the run's row, holding its liveness lock before anyone can see it."""
+    mark_interrupted(engine)
     values = {
         "parameters": {**parameters, **_TAGS.get()[0]},
         "versions": _versions(versions),
@@ -164,12 +217,20 @@ def _start(
     }
     with engine.begin() as conn:
         if resume is not None:
+            if not hold.enter_context(work_lock(engine, _liveness_key(resume), blocking=False)):
+                raise DissentError(
+                    f"{flow} run {resume} is being resumed by another process; wait for it "
+                    "to finish (see `dissent status`)"
+                )
             conn.execute(update(Run).where(Run.id == resume).values(**values))
             return resume
         new = conn.execute(
             insert(Run).values(flow=str(flow), counts={}, cost={}, started_at=utcnow(), **values)
         )
-        return int(new.inserted_primary_key[0])  # type: ignore[index]
+        run_id = int(new.inserted_primary_key[0])  # type: ignore[index]
+        # Locked before the insert commits, so no one sees the row running and unlocked.
+        hold.enter_context(work_lock(engine, _liveness_key(run_id)))
+        return run_id
 
 
 @contextmanager
@@ -198,7 +259,9 @@ def recorded_run(
             the run is made from (see the module docstring).
 
     Yields the :class:`RunRecord`. An exception marks the run failed with its message and
-    propagates. A process killed inside the block leaves the row ``running``.
+    propagates. A process killed inside the block leaves the row ``running`` until the next
+    run starts or ``dissent status`` looks: they find its liveness lock free and mark it
+    failed as interrupted (:func:`mark_interrupted`).
     """
     record = RunRecord(
         0,
@@ -208,30 +271,33 @@ def recorded_run(
         cascade_id=cascade_id,
         curriculum_run_id=curriculum_run_id,
     )
-    record.id = run_id = _start(engine, flow, parameters, versions, record.lineage(), resume)
-    try:
-        yield record
-    except BaseException as exc:
+    with ExitStack() as hold:
+        record.id = run_id = _start(
+            engine, flow, parameters, versions, record.lineage(), resume, hold
+        )
+        try:
+            yield record
+        except BaseException as exc:
+            with engine.begin() as conn:
+                conn.execute(
+                    update(Run)
+                    .where(Run.id == run_id)
+                    .values(status="failed", error=str(exc)[:2000], finished_at=utcnow())
+                )
+            raise
+        final = {k: v for k, v in record.lineage().items() if v is not None}
         with engine.begin() as conn:
             conn.execute(
                 update(Run)
                 .where(Run.id == run_id)
-                .values(status="failed", error=str(exc)[:2000], finished_at=utcnow())
+                .values(
+                    status="succeeded",
+                    counts=record.counts,
+                    cost=record.cost,
+                    finished_at=utcnow(),
+                    **final,
+                )
             )
-        raise
-    final = {k: v for k, v in record.lineage().items() if v is not None}
-    with engine.begin() as conn:
-        conn.execute(
-            update(Run)
-            .where(Run.id == run_id)
-            .values(
-                status="succeeded",
-                counts=record.counts,
-                cost=record.cost,
-                finished_at=utcnow(),
-                **final,
-            )
-        )
 
 
 def record_finished(

@@ -10,7 +10,7 @@ from datasets import load_from_disk
 
 from core.errors import DissentError
 from curriculum.build import build_curriculum
-from curriculum.export import export_curriculum, push_to_hub
+from curriculum.export import _replacing, export_curriculum, push_to_hub
 from flows.config import PipelineConfig
 from tests.curriculum.conftest import HandStore
 
@@ -80,6 +80,20 @@ def test_a_new_export_replaces_the_old_one_whole(hand_store: HandStore, exported
     export_curriculum(hand_store.engine, cfg)
     assert not (exported / "stale.txt").exists()
     assert not list(exported.parent.glob(".export.*"))  # no staging directory left behind
+
+
+def test_an_export_killed_between_its_renames_gets_its_previous_export_back(
+    exported: Path,
+) -> None:
+    """Killed after moving the previous export aside and before moving the new one in: the
+    next export puts the previous one back first, so a failure then still leaves it."""
+    aside = exported.with_name(".export.old-4242")
+    exported.rename(aside)
+    (aside / "mark.txt").write_text("the previous export")
+    with pytest.raises(RuntimeError, match="disk full"), _replacing(exported):
+        raise RuntimeError("disk full")
+    assert (exported / "mark.txt").read_text() == "the previous export"
+    assert not list(exported.parent.glob(".export.*"))
 
 
 def test_nothing_to_export_is_a_clear_error(engine: object, tmp_path: Path) -> None:

@@ -33,12 +33,12 @@ def test_tfidf_never_returns_unrelated_products() -> None:
 
 def test_random_negatives_are_seeded_distinct_and_exclude() -> None:
     ids = np.arange(1, 1001, dtype=np.int64)
-    first = random_negatives(ids, query_id=7, exclude={1, 2, 3}, n=20, seed=0)
-    assert first == random_negatives(ids, query_id=7, exclude={1, 2, 3}, n=20, seed=0)
-    assert first != random_negatives(ids, query_id=8, exclude={1, 2, 3}, n=20, seed=0)
+    first = random_negatives(ids, query="drill", exclude={1, 2, 3}, n=20, seed=0)
+    assert first == random_negatives(ids, query="drill", exclude={1, 2, 3}, n=20, seed=0)
+    assert first != random_negatives(ids, query="hose", exclude={1, 2, 3}, n=20, seed=0)
     assert len(set(first)) == 20 and not {1, 2, 3} & set(first)
 
 
 def test_random_negatives_in_a_tiny_catalog_stop_at_what_is_left() -> None:
     ids = np.arange(1, 6, dtype=np.int64)
-    assert sorted(random_negatives(ids, query_id=1, exclude={1, 2}, n=10, seed=0)) == [3, 4, 5]
+    assert sorted(random_negatives(ids, query="x", exclude={1, 2}, n=10, seed=0)) == [3, 4, 5]

@@ -1,0 +1,89 @@
+"""The run ledger's liveness: a run whose process died is marked interrupted, a live one never.
+
+Runs are held by real processes here, on a SQLite file and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from sqlalchemy import Engine, select
+
+from core.errors import DissentError
+from store.db import open_store
+from store.ledger import INTERRUPTED, Flow, mark_interrupted, recorded_run
+from store.schema import Run
+from tests.conftest import ROOT
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from store.db import open_store
+    from store.ledger import Flow, recorded_run
+    with recorded_run(open_store(sys.argv[1]), Flow.ANNOTATE, {}, resume=None) as run:
+        print(run.id, flush=True)
+        time.sleep(600)
+    """
+)
+
+
+def _holder(engine: Engine) -> tuple[subprocess.Popen[str], int]:
+    """A process inside a recorded run, and the run's id."""
+    url = engine.url.render_as_string(hide_password=False)
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line, "the holder process died before its run started"
+    return process, int(line)
+
+
+def _status(engine: Engine, run_id: int) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        row = conn.execute(select(Run.status, Run.error).where(Run.id == run_id)).one()
+    return row.status, row.error
+
+
+def test_a_killed_run_is_marked_interrupted_and_a_live_one_is_left(engine: Engine) -> None:
+    process, run_id = _holder(engine)
+    try:
+        assert mark_interrupted(engine) == []  # alive: its lock is held
+        assert _status(engine, run_id) == ("running", None)
+        busy = f"run {run_id} is being resumed by another"
+        with (
+            pytest.raises(DissentError, match=busy),
+            recorded_run(engine, Flow.ANNOTATE, {}, resume=run_id),
+        ):
+            pass
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.poll() is not None
+    assert _status(engine, run_id) == ("running", None)  # what a kill leaves
+    assert mark_interrupted(engine) == [run_id]
+    assert _status(engine, run_id) == ("failed", INTERRUPTED)
+    assert mark_interrupted(engine) == []
+
+
+def test_a_new_run_marks_dead_ones_and_resumes_them(engine: Engine) -> None:
+    process, run_id = _holder(engine)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    with recorded_run(engine, Flow.MINE, {}) as other:
+        assert _status(engine, run_id) == ("failed", INTERRUPTED)
+    with recorded_run(engine, Flow.ANNOTATE, {}, resume=run_id):
+        assert _status(engine, run_id) == ("running", None)
+    assert _status(engine, run_id)[0] == _status(engine, other.id)[0] == "succeeded"
+
+
+def test_an_in_memory_store_never_marks_its_own_runs() -> None:
+    """No other process can see an in-memory database: nothing is ever interrupted there."""
+    engine = open_store("sqlite://")
+    with recorded_run(engine, Flow.MINE, {}) as run:
+        assert mark_interrupted(engine) == []
+        assert _status(engine, run.id) == ("running", None)
