@@ -18,31 +18,13 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
-
 from annotator.service import annotate
 from flows.config import load_config
 from store.db import open_store
-from store.ledger import Flow, resolve_run
-from store.schema import Run
+from store.ledger import Flow, annotation_of, resolve_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-
-
-def _first_annotation(engine: Engine, mining_run: int, cascade: str) -> Run | None:
-    with Session(engine) as session:
-        return session.scalars(
-            select(Run)
-            .where(
-                Run.flow == str(Flow.ANNOTATE),
-                Run.status == "succeeded",
-                Run.mining_run_id == mining_run,
-                Run.cascade_id == cascade,
-            )
-            .order_by(Run.id)
-        ).first()
 
 
 def main() -> int:
@@ -56,7 +38,7 @@ def main() -> int:
     t0 = time.perf_counter()
     report = annotate(engine, config, mining_run=mining)
     again = time.perf_counter() - t0
-    first = _first_annotation(engine, mining, report.cascade_id)
+    first = annotation_of(engine, mining, report.cascade_id, oldest=True)
     assert first is not None and first.finished_at is not None  # the run just made, at least
     first_s = (first.finished_at - first.started_at).total_seconds()
     calls = sum(report.model_calls.values())

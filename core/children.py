@@ -92,22 +92,27 @@ def descendants(parent: int) -> dict[int, str]:
     return out
 
 
+def _living(processes: dict[int, str]) -> dict[int, str]:
+    """The processes (pid → start time) still running: same pid and the same start time."""
+    return {pid: t for pid, t in processes.items() if (s := _stat(pid)) and s[1] == t}
+
+
 def _reap(parent: int) -> None:
     """Note ``parent``'s descendants while it lives; end them once it is gone."""
     seen: dict[int, str] = {}
     while _stat(parent) is not None:
         seen.update(descendants(parent))
         seen.pop(os.getpid(), None)  # not the reaper itself
-        seen = {pid: t for pid, t in seen.items() if (s := _stat(pid)) and s[1] == t}
+        seen = _living(seen)
         time.sleep(POLL_S)
-    alive = {pid: t for pid, t in seen.items() if (s := _stat(pid)) and s[1] == t}
+    alive = _living(seen)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in alive:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         deadline = time.monotonic() + GRACE_S
         while time.monotonic() < deadline:
-            alive = {pid: t for pid, t in alive.items() if (s := _stat(pid)) and s[1] == t}
+            alive = _living(alive)
             if not alive:
                 return
             time.sleep(0.1)

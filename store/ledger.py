@@ -155,8 +155,10 @@ INTERRUPTED = (
 )
 
 
-def _liveness_key(run_id: int) -> str:
-    return f"dissent-run:{run_id}"
+def _liveness_key(engine: Engine, run_id: int) -> str:
+    # PostgreSQL advisory locks are server-wide: the database's name keeps run 5 of one
+    # database from being taken for run 5 of another on the same server.
+    return f"dissent-run:{engine.url.database}:{run_id}"
 
 
 def _holds_liveness_locks(engine: Engine) -> bool:
@@ -182,7 +184,7 @@ def mark_interrupted(engine: Engine) -> list[int]:
         running = conn.execute(select(Run.id).where(Run.status == "running")).scalars().all()
     interrupted = []
     for run_id in running:
-        with work_lock(engine, _liveness_key(run_id), blocking=False) as free:
+        with work_lock(engine, _liveness_key(engine, run_id), blocking=False) as free:
             if not free:
                 continue
             with engine.begin() as conn:
@@ -217,7 +219,9 @@ def _start(
     }
     with engine.begin() as conn:
         if resume is not None:
-            if not hold.enter_context(work_lock(engine, _liveness_key(resume), blocking=False)):
+            if not hold.enter_context(
+                work_lock(engine, _liveness_key(engine, resume), blocking=False)
+            ):
                 raise DissentError(
                     f"{flow} run {resume} is being resumed by another process; wait for it "
                     "to finish (see `dissent status`)"
@@ -229,7 +233,7 @@ def _start(
         )
         run_id = int(new.inserted_primary_key[0])  # type: ignore[index]
         # Locked before the insert commits, so no one sees the row running and unlocked.
-        hold.enter_context(work_lock(engine, _liveness_key(run_id)))
+        hold.enter_context(work_lock(engine, _liveness_key(engine, run_id)))
         return run_id
 
 
@@ -395,8 +399,11 @@ def runs_with_fingerprint(engine: Engine, flow: Flow, fingerprint: str) -> list[
         )
 
 
-def annotation_of(engine: Engine, mining_run: int, cascade_id: str | None = None) -> Run | None:
-    """The newest succeeded annotate run over ``mining_run`` (with ``cascade_id``, if given)."""
+def annotation_of(
+    engine: Engine, mining_run: int, cascade_id: str | None = None, *, oldest: bool = False
+) -> Run | None:
+    """The newest (or ``oldest``) succeeded annotate run over ``mining_run`` (with
+    ``cascade_id``, if given)."""
     stmt = select(Run).where(
         Run.flow == str(Flow.ANNOTATE),
         Run.status == "succeeded",
@@ -405,7 +412,7 @@ def annotation_of(engine: Engine, mining_run: int, cascade_id: str | None = None
     )
     if cascade_id is not None:
         stmt = stmt.where(Run.cascade_id == cascade_id)
-    return _first(engine, stmt.order_by(Run.id.desc()))
+    return _first(engine, stmt.order_by(Run.id if oldest else Run.id.desc()))
 
 
 @dataclass(frozen=True)

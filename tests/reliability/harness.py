@@ -21,6 +21,7 @@ happens:
 from __future__ import annotations
 
 import atexit
+import faulthandler
 import hashlib
 import os
 import shutil
@@ -29,7 +30,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["scripted_answer", "scripted_backend"]
+__all__ = ["HANG_S", "scripted_answer", "scripted_backend"]
+
+HANG_S = 240  # no command of these tests takes this long on the sample
 
 
 def scripted_answer(pair: Any) -> list[float]:
@@ -76,6 +79,7 @@ def _terminate_backend(conn: Any) -> None:
 
 
 def main() -> None:
+    faulthandler.dump_traceback_later(HANG_S)  # a command that hangs shows where, on stderr
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 

@@ -96,7 +96,11 @@ class Chain:
         return {"args": command, "env": environ, "cwd": ROOT, "text": True}
 
     def run(self, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(**self.command(args, env), capture_output=True, timeout=600)
+        try:
+            return subprocess.run(**self.command(args, env), capture_output=True, timeout=300)
+        except subprocess.TimeoutExpired as exc:  # the harness dumped its stacks at HANG_S
+            stderr = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr
+            pytest.fail(f"`dissent {' '.join(args)}` hung; its stacks:\n{(stderr or '')[-6000:]}")
 
     def start(self, args: list[str], **env: str) -> subprocess.Popen[str]:
         return subprocess.Popen(

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from core.errors import DissentError
 from store.db import open_store
-from store.ledger import INTERRUPTED, Flow, mark_interrupted, recorded_run
+from store.ledger import INTERRUPTED, Flow, annotation_of, mark_interrupted, recorded_run
 from store.schema import Run
 from tests.conftest import ROOT
 
@@ -87,3 +87,17 @@ def test_an_in_memory_store_never_marks_its_own_runs() -> None:
     with recorded_run(engine, Flow.MINE, {}) as run:
         assert mark_interrupted(engine) == []
         assert _status(engine, run.id) == ("running", None)
+
+
+def test_annotation_of_finds_the_newest_or_the_oldest() -> None:
+    engine = open_store("sqlite://")
+    with recorded_run(engine, Flow.MINE, {}) as mining:
+        pass
+    ids = []
+    for _ in range(3):
+        with recorded_run(engine, Flow.ANNOTATE, {}, mining_run_id=mining.id, cascade_id="c") as r:
+            ids.append(r.id)
+    newest, oldest = annotation_of(engine, mining.id), annotation_of(engine, mining.id, oldest=True)
+    assert newest is not None and oldest is not None
+    assert (newest.id, oldest.id) == (ids[-1], ids[0])
+    assert annotation_of(engine, mining.id, "other") is None
