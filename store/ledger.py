@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import DissentError
 from store.db import schema_revision
-from store.locks import work_lock
+from store.locks import locks_are_shared, work_lock
 from store.schema import Base, Run, utcnow
 
 __all__ = [
@@ -161,14 +161,6 @@ def _liveness_key(engine: Engine, run_id: int) -> str:
     return f"dissent-run:{engine.url.database}:{run_id}"
 
 
-def _holds_liveness_locks(engine: Engine) -> bool:
-    """Whether run locks are visible to other processes (PostgreSQL, a SQLite file)."""
-    if engine.dialect.name == "postgresql":
-        return True
-    database = engine.url.database
-    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
-
-
 def mark_interrupted(engine: Engine) -> list[int]:
     """Mark ``failed`` every ``running`` run whose process is gone; return their ids.
 
@@ -178,7 +170,7 @@ def mark_interrupted(engine: Engine) -> list[int]:
     was killed or lost its machine. Such a row would otherwise say ``running`` for ever.
     Called whenever a run starts and by ``dissent status``.
     """
-    if not _holds_liveness_locks(engine):
+    if not locks_are_shared(engine):
         return []
     with engine.connect() as conn:
         running = conn.execute(select(Run.id).where(Run.status == "running")).scalars().all()

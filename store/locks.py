@@ -23,11 +23,20 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, text
 
-__all__ = ["work_lock"]
+__all__ = ["locks_are_shared", "work_lock"]
 
 
 def _key64(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+def locks_are_shared(engine: Engine) -> bool:
+    """Whether :func:`work_lock` excludes other processes on this store (PostgreSQL, a SQLite
+    file); elsewhere (an in-memory database) it always grants the lock."""
+    if engine.dialect.name == "postgresql":
+        return True
+    database = engine.url.database
+    return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
 
 
 @contextmanager
@@ -64,11 +73,10 @@ def work_lock(engine: Engine, key: str | Sequence[str], *, blocking: bool = True
             finally:
                 _pg_unlock(conn, held)
         return
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    if not locks_are_shared(engine):
         yield True
         return
-    directory = Path(f"{database}.locks")
+    directory = Path(f"{engine.url.database}.locks")
     directory.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         handles = []

@@ -159,6 +159,16 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     admin.dispose()
 
 
+def _by_keys(table: Any, *columns: Any) -> Any:
+    """``table``'s query and product as external ids, then ``columns``."""
+    q, p = aliased(Query), aliased(Product)
+    return (
+        select(q.external_id, p.external_id, *columns)
+        .join(q, q.id == table.query_id)
+        .join(p, p.id == table.product_id)
+    )
+
+
 def _content(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every table's rows by natural keys, sorted (duplicates stay visible)."""
     engine = create_engine(url)
@@ -172,33 +182,18 @@ def _content(url: str) -> dict[str, list[tuple[Any, ...]]]:
             Product.content_hash,
         ),
         "queries": select(Query.external_id, Query.text, Query.segment),
-        "human_labels": select(q.external_id, p.external_id, HumanLabel.grade, HumanLabel.raw_label)
-        .join(q, q.id == HumanLabel.query_id)
-        .join(p, p.id == HumanLabel.product_id),
-        "retrievals": select(
-            q.external_id, Retrieval.channel, Retrieval.rank, p.external_id, Retrieval.score
-        )
-        .join(q, q.id == Retrieval.query_id)
-        .join(p, p.id == Retrieval.product_id),
-        "candidates": select(q.external_id, p.external_id, Candidate.candidate_set, Candidate.ranks)
-        .join(q, q.id == Candidate.query_id)
-        .join(p, p.id == Candidate.product_id),
-        "judgments": select(
-            q.external_id,
-            p.external_id,
+        "human_labels": _by_keys(HumanLabel, HumanLabel.grade, HumanLabel.raw_label),
+        "retrievals": _by_keys(Retrieval, Retrieval.channel, Retrieval.rank, Retrieval.score),
+        "candidates": _by_keys(Candidate, Candidate.candidate_set, Candidate.ranks),
+        "judgments": _by_keys(
+            Judgment,
             Judgment.tier,
             Judgment.model_id,
             Judgment.grade,
             Judgment.accepted,
             Judgment.error,
-        )
-        .join(q, q.id == Judgment.query_id)
-        .join(p, p.id == Judgment.product_id),
-        "labels": select(
-            q.external_id, p.external_id, Label.cascade_id, Label.grade, Label.deciding_tier
-        )
-        .join(q, q.id == Label.query_id)
-        .join(p, p.id == Label.product_id),
+        ),
+        "labels": _by_keys(Label, Label.cascade_id, Label.grade, Label.deciding_tier),
         "curriculum": select(
             CurriculumExample.level,
             CurriculumExample.stage,
