@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 from typing import Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from annotator.backends.registry import BackendName
 from annotator.decision import Objective
@@ -18,7 +18,82 @@ from annotator.sampling import SampleConfig
 from core.config import Section
 from store.splits import SplitsConfig
 
-__all__ = ["AnnotationConfig", "AnnotatorSettings", "Tier1Training", "TierConfig"]
+__all__ = ["AnnotationConfig", "AnnotatorSettings", "LoraSettings", "Tier1Training", "TierConfig"]
+
+
+ProductField = Literal["title", "brand", "product_type", "attributes", "description"]
+
+
+class LoraSettings(Section):
+    """Low-rank adapters (peft LoRA): train these and the grade head, not the whole model.
+
+    For models too big to fine-tune whole on a CPU (Gemma 3 270M and up). The adapters are
+    merged into the weights when the model is saved, so the tier loads like any other.
+    """
+
+    r: int = Field(default=16, ge=1, description="rank of the adapters")
+    alpha: int = Field(default=32, ge=1, description="scale: the update is alpha / r times BA")
+    dropout: float = Field(default=0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        min_length=1,
+        description="module names that get adapters (default: a decoder's attention projections)",
+    )
+
+
+class Tier1Training(Section):
+    """How ``dissent annotate train-tier`` fine-tunes a ``cross_encoder`` tier (``annotator.tier1``).
+
+    ``annotation.tier1_training`` trains the first cross-encoder tier; a tier's own
+    ``training`` overrides it for that tier.
+    """
+
+    base_model: str | None = Field(
+        default=None,
+        description=(
+            "what to fine-tune: unset = the packaged all-MiniLM-L6-v2; `gemma3-270m` = the "
+            "packaged Gemma 3 270M GGUF; a `.gguf` file (loaded through transformers, needs "
+            "`gguf`); or a saved Hugging Face model folder"
+        ),
+    )
+    lora: LoraSettings | None = Field(
+        default=None, description="train LoRA adapters and the head instead of the whole model"
+    )
+    max_pairs: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "train on at most this many tier-training pairs, whole queries in a seeded order "
+            "(for slow models); unset: all of them"
+        ),
+    )
+
+    epochs: int = Field(default=3, ge=1, description="at most; the best on the dev slice is kept")
+    learning_rate: float = Field(default=5e-5, gt=0)
+    batch_size: int = Field(default=32, ge=1)
+    seed: int = 0
+    dev_fraction: float = Field(
+        default=0.1, ge=0, lt=1, description="tier-training queries held out to choose the epoch"
+    )
+    negative_share: float = Field(
+        default=0.2, ge=0, description="random catalog products labelled Irrelevant, per pair"
+    )
+    injected_share: float = Field(
+        default=0.05, ge=0, le=1, description="pairs copied with an injected instruction"
+    )
+    ordinal_weight: float = Field(
+        default=0.5, ge=0, description="weight of the expected-grade squared error in the loss"
+    )
+    fields: list[ProductField] = Field(
+        default_factory=lambda: list(typing.get_args(ProductField)),
+        min_length=1,
+        description="product fields the model reads, in order",
+    )
+    description_chars: int = Field(default=300, ge=0, description="description truncated here")
+    max_length: int = Field(default=128, ge=16, description="tokens of query + product")
+    precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto", description="auto: bfloat16 autocast on CPUs with AMX or AVX512-BF16"
+    )
 
 
 class TierConfig(Section):
@@ -64,6 +139,22 @@ class TierConfig(Section):
             "split (whole queries): for slow tiers; the report gives n per tier"
         ),
     )
+    training: Tier1Training | None = Field(
+        default=None,
+        description=(
+            "how `dissent annotate train-tier` trains this tier (cross_encoder tiers only); "
+            "unset: annotation.tier1_training"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _training_needs_a_trainable_backend(self) -> TierConfig:
+        if self.training is not None and self.backend != "cross_encoder":
+            raise ValueError(
+                f"tier {self.name!r}: only cross_encoder tiers are trained by Dissent; remove "
+                f"`training` or set backend: cross_encoder"
+            )
+        return self
 
 
 def _default_tiers() -> list[TierConfig]:
@@ -85,40 +176,6 @@ def _default_tiers() -> list[TierConfig]:
             max_eval_pairs=100,
         ),
     ]
-
-
-ProductField = Literal["title", "brand", "product_type", "attributes", "description"]
-
-
-class Tier1Training(Section):
-    """How ``dissent annotate train-tier1`` fine-tunes the cross-encoder (``annotator.tier1``)."""
-
-    epochs: int = Field(default=3, ge=1, description="at most; the best on the dev slice is kept")
-    learning_rate: float = Field(default=5e-5, gt=0)
-    batch_size: int = Field(default=32, ge=1)
-    seed: int = 0
-    dev_fraction: float = Field(
-        default=0.1, ge=0, lt=1, description="tier-training queries held out to choose the epoch"
-    )
-    negative_share: float = Field(
-        default=0.2, ge=0, description="random catalog products labelled Irrelevant, per pair"
-    )
-    injected_share: float = Field(
-        default=0.05, ge=0, le=1, description="pairs copied with an injected instruction"
-    )
-    ordinal_weight: float = Field(
-        default=0.5, ge=0, description="weight of the expected-grade squared error in the loss"
-    )
-    fields: list[ProductField] = Field(
-        default_factory=lambda: list(typing.get_args(ProductField)),
-        min_length=1,
-        description="product fields the model reads, in order",
-    )
-    description_chars: int = Field(default=300, ge=0, description="description truncated here")
-    max_length: int = Field(default=128, ge=16, description="tokens of query + product")
-    precision: Literal["auto", "float32", "bfloat16"] = Field(
-        default="auto", description="auto: bfloat16 autocast on CPUs with AMX or AVX512-BF16"
-    )
 
 
 class AnnotationConfig(Section):
@@ -176,6 +233,16 @@ class AnnotationConfig(Section):
     sample: SampleConfig = Field(
         default_factory=SampleConfig, description="spread a budget of pairs over many queries"
     )
+
+    @model_validator(mode="after")
+    def _one_default_model_folder(self) -> AnnotationConfig:
+        unset = [t.name for t in self.tiers if t.backend == "cross_encoder" and not t.model]
+        if len(unset) > 1:
+            raise ValueError(
+                f"cross_encoder tiers {unset} would share the default model folder: set `model` "
+                "(where `dissent annotate train-tier` saves it) on all but one"
+            )
+        return self
 
 
 class AnnotatorSettings(Protocol):

@@ -1,6 +1,6 @@
 """The annotator's entry points: train tier 1, calibrate the cascade, annotate candidates.
 
-These are what ``dissent annotate train-tier1``, ``dissent calibrate`` and ``dissent annotate``
+These are what ``dissent annotate train-tier``, ``dissent calibrate`` and ``dissent annotate``
 (and the Prefect flows) call; each records itself in the ``runs`` ledger.
 """
 
@@ -15,12 +15,13 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from annotator.backends.registry import build_backend, tier1_model_dir
+from annotator.backends.registry import build_backend, trained_model_dir
 from annotator.calibration import Isotonic
 from annotator.cascade import CascadeReport, Tier, TierSpec, cascade_id, run_cascade
-from annotator.config import AnnotatorSettings
+from annotator.config import AnnotatorSettings, Tier1Training, TierConfig
 from annotator.decision import Decider
 from annotator.evaluate import CalibrationOutcome, calibrate_cascade, require_splits
+from annotator.fitting import cap_split
 from annotator.pairs import (
     LabelledPair,
     candidate_pairs,
@@ -45,7 +46,10 @@ __all__ = [
     "calibrate",
     "load_cascade",
     "open_tiers",
+    "train_tier",
     "train_tier1",
+    "trainable_tier",
+    "training_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,6 +76,89 @@ def open_tiers(config: AnnotatorSettings) -> Iterator[list[TierSpec]]:
             spec.backend.close()
 
 
+def trainable_tier(config: AnnotatorSettings, tier: str | int | None = None) -> TierConfig:
+    """The ``cross_encoder`` tier that ``tier`` names: a 1-based position or a name; unset, the
+    first cross-encoder tier.
+
+    Raises:
+        DissentError: no such tier, or it is not a ``cross_encoder`` tier.
+    """
+    tiers = config.annotation.tiers
+    names = ", ".join(f"{i} {t.name!r} ({t.backend})" for i, t in enumerate(tiers, start=1))
+    if tier is None:
+        found = next((t for t in tiers if t.backend == "cross_encoder"), None)
+        if found is None:
+            raise DissentError(f"no cross_encoder tier to train; the tiers are {names}")
+        return found
+    position = int(tier) if isinstance(tier, int) or str(tier).isdigit() else None
+    if position is not None:
+        if not 1 <= position <= len(tiers):
+            raise DissentError(f"there is no tier {position}; the tiers are {names}")
+        chosen = tiers[position - 1]
+    else:
+        match = [t for t in tiers if t.name == tier]
+        if not match:
+            raise DissentError(f"there is no tier named {tier!r}; the tiers are {names}")
+        chosen = match[0]
+    if chosen.backend != "cross_encoder":
+        raise DissentError(
+            f"tier {chosen.name!r} is a {chosen.backend} tier: only cross_encoder tiers are "
+            f"trained by Dissent (the tiers are {names})"
+        )
+    return chosen
+
+
+def training_settings(config: AnnotatorSettings, tier: TierConfig) -> Tier1Training:
+    """The tier's own ``training``, else ``annotation.tier1_training``."""
+    return tier.training or config.annotation.tier1_training
+
+
+def train_tier(
+    engine: Engine,
+    config: AnnotatorSettings,
+    tier: str | int | None = None,
+    *,
+    epochs: int | None = None,
+    limit: int | None = None,
+) -> TrainingResult:
+    """Fine-tune a ``cross_encoder`` tier on the tier-training split (:mod:`annotator.tier1`).
+
+    ``tier`` is a 1-based position or a name (unset: the first cross-encoder tier). Settings
+    come from the tier's ``training``, else ``annotation.tier1_training``; ``epochs``
+    overrides their epochs and ``limit`` keeps the first ``limit`` tier-training pairs (then
+    ``max_pairs`` caps them, whole queries in a seeded order). The
+    model is saved to the tier's ``model`` folder (default ``<workdir>/models/tier1-cross-encoder``).
+    Records a ``train-tier1`` run.
+
+    Raises:
+        DissentError: no such tier, or no tier-training pairs (refused before any run row).
+    """
+    from annotator.tier1 import NO_TRAINING_PAIRS, train_tier1_model, training_set
+
+    chosen = trainable_tier(config, tier)
+    output = trained_model_dir(chosen, config.workdir)
+    settings = training_settings(config, chosen)
+    if epochs is not None:
+        settings = settings.model_copy(update={"epochs": epochs})
+    ann = config.annotation
+    train = [
+        lp for lp in labelled_pairs(engine, config.splits, ann.label_source) if lp.split == "train"
+    ][:limit]
+    train = cap_split(train, settings.max_pairs, settings.seed)
+    if not train:  # refused before any run row is written
+        raise DissentError(NO_TRAINING_PAIRS)
+    params = {
+        "tier": chosen.name,
+        "pairs": len(train),
+        "training": settings.model_dump(mode="json"),
+    }
+    with recorded_run(engine, Flow.TRAIN_TIER1, {**params, "output": str(output)}) as run:
+        data = training_set(engine, train, settings)
+        result = train_tier1_model(data, output, settings, workdir=config.workdir)
+        run.counts = asdict(result)
+    return result
+
+
 def train_tier1(
     engine: Engine,
     config: AnnotatorSettings,
@@ -79,32 +166,8 @@ def train_tier1(
     epochs: int | None = None,
     limit: int | None = None,
 ) -> TrainingResult:
-    """Fine-tune the cross-encoder tier on the tier-training split (:mod:`annotator.tier1`).
-
-    Settings come from ``annotation.tier1_training``; ``epochs`` overrides its epochs and
-    ``limit`` keeps the first ``limit`` tier-training pairs. Records a ``train-tier1`` run.
-    """
-    from annotator.tier1 import NO_TRAINING_PAIRS, train_tier1_model, training_set
-
-    ann = config.annotation
-    tier = next((t for t in ann.tiers if t.backend == "cross_encoder"), None)
-    output = (
-        Path(tier.model) if tier is not None and tier.model else tier1_model_dir(config.workdir)
-    )
-    settings = ann.tier1_training
-    if epochs is not None:
-        settings = settings.model_copy(update={"epochs": epochs})
-    train = [
-        lp for lp in labelled_pairs(engine, config.splits, ann.label_source) if lp.split == "train"
-    ][:limit]
-    if not train:  # refused before any run row is written
-        raise DissentError(NO_TRAINING_PAIRS)
-    params = {"pairs": len(train), "training": settings.model_dump(mode="json")}
-    with recorded_run(engine, Flow.TRAIN_TIER1, {**params, "output": str(output)}) as run:
-        data = training_set(engine, train, settings)
-        result = train_tier1_model(data, output, settings)
-        run.counts = asdict(result)
-    return result
+    """:func:`train_tier` for the first cross-encoder tier."""
+    return train_tier(engine, config, None, epochs=epochs, limit=limit)
 
 
 def calibrate(

@@ -1,5 +1,5 @@
-"""Training tier 1: the cross-encoder learns the grades, what unrelated looks like, and to
-ignore what sellers write to it.
+"""Training tier 1 (and any cross-encoder tier): the model learns the grades, what unrelated
+looks like, and to ignore what sellers write to it.
 
 :func:`training_set` assembles what the cross-encoder trains on, from the *tier-training*
 split of the human labels only:
@@ -18,14 +18,16 @@ split of the human labels only:
 cross-entropy plus ``ordinal_weight`` times the squared error of the expected grade (an
 ordinal-aware term: predicting 0 for a 3 costs more than predicting 2), under bfloat16 autocast
 on CPUs that run it natively, for up to ``epochs`` epochs, and keeps the epoch whose dev-slice
-QWK is best. The product text the model reads is chosen by ``fields`` and
+QWK is best. Other ``cross_encoder`` tiers train the same way from another ``base_model``
+(:mod:`annotator.base_models`: the packaged Gemma 3 270M, a GGUF, a model folder); with
+``lora`` set only peft LoRA adapters and the grade head train, and the adapters are merged into
+the weights when the model is saved. The product text the model reads is chosen by ``fields`` and
 ``description_chars``; both are saved beside the weights (``dissent-tier.json``) so the
 backend reads products the way the model was trained (:func:`~annotator.backends.cross_encoder.pair_text`).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -41,12 +43,13 @@ from sqlalchemy import Engine
 
 from annotator.backends.base import Pair
 from annotator.backends.cross_encoder import TIER_FILE, pair_text
+from annotator.base_models import resolve_base_model
 from annotator.config import Tier1Training
 from annotator.decision import fit_decider, qwk
 from annotator.pairs import LabelledPair
 from core.errors import DissentError
 from core.hashing import content_hash, seeded_unit
-from core.models import cpu_has_bf16, default_model_path
+from core.models import cpu_has_bf16
 from core.progress import track
 from prompts import sanitize
 from store.catalog import load_products
@@ -190,7 +193,7 @@ def _batches(n: int, size: int, rng: random.Random) -> list[list[int]]:
 class _Trainer:
     """The training loop over a CrossEncoder's underlying model (one concept: an epoch)."""
 
-    def __init__(self, settings: Tier1Training, base_model: str | None, steps: int) -> None:
+    def __init__(self, settings: Tier1Training, base_model: str, steps: int) -> None:
         import torch
         from sentence_transformers import CrossEncoder
         from transformers import get_linear_schedule_with_warmup, set_seed
@@ -198,21 +201,61 @@ class _Trainer:
         set_seed(settings.seed)  # the 4-way head starts fresh: seed it, or runs differ
         self.settings = settings
         self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.encoder = CrossEncoder(
-            base_model or default_model_path(),
+            base_model,
             num_labels=4,
             max_length=settings.max_length,
-            device="cpu",
+            device=self.device,
             local_files_only=True,
         )
         self.model = self.encoder.model
         self.tokenizer = self.encoder.tokenizer
-        bf16 = settings.precision == "bfloat16" or (settings.precision == "auto" and cpu_has_bf16())
+        if self.tokenizer.pad_token_id is None:  # decoders (Gemma) may ship without one
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        if settings.lora is not None:
+            from peft import LoraConfig, get_peft_model
+
+            lora = settings.lora
+            self.model = get_peft_model(
+                self.model,
+                LoraConfig(
+                    task_type="SEQ_CLS",  # the grade head trains whole beside the adapters
+                    r=lora.r,
+                    lora_alpha=lora.alpha,
+                    lora_dropout=lora.dropout,
+                    target_modules=list(lora.target_modules),
+                ),
+            )
+        native = cpu_has_bf16() if self.device == "cpu" else torch.cuda.is_bf16_supported()
+        bf16 = settings.precision == "bfloat16" or (settings.precision == "auto" and native)
         self.precision = "bfloat16" if bf16 else "float32"
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.learning_rate)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=settings.learning_rate)
         self.schedule = get_linear_schedule_with_warmup(
             self.optimizer, max(1, int(0.1 * steps)), max(1, steps)
         )
+
+    def trained_state(self) -> dict[str, Any]:
+        """A copy of what training changes (all weights, or the adapters and the head)."""
+        return {
+            name: value.detach().clone()
+            for name, value in self.model.named_parameters()
+            if value.requires_grad
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state, strict=False)
+
+    def save(self, output_dir: Path) -> None:
+        """Save the model (adapters merged into the weights) and its tokenizer."""
+        model = self.model
+        if self.settings.lora is not None:
+            model = model.merge_and_unload()
+        output_dir.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(str(output_dir))
+        self.tokenizer.save_pretrained(str(output_dir))
 
     def _inputs(self, examples: Sequence[Example]) -> Any:
         s = self.settings
@@ -227,26 +270,26 @@ class _Trainer:
 
     def _logits(self, examples: Sequence[Example]) -> Any:
         with self.torch.autocast(
-            "cpu", dtype=self.torch.bfloat16, enabled=self.precision != "float32"
+            self.device, dtype=self.torch.bfloat16, enabled=self.precision != "float32"
         ):
-            return self.model(**self._inputs(examples)).logits.float()
+            return self.model(**self._inputs(examples).to(self.device)).logits.float()
 
     def epoch(self, examples: Sequence[Example], rng: random.Random, label: str) -> float:
         torch = self.torch
         self.model.train()
-        grades = torch.arange(4, dtype=torch.float32)
+        grades = torch.arange(4, dtype=torch.float32, device=self.device)
         total = 0.0
         batches = _batches(len(examples), self.settings.batch_size, rng)
         for batch in track(batches, label, total=len(batches)):
             chosen = [examples[i] for i in batch]
-            target = torch.tensor([e.grade for e in chosen])
+            target = torch.tensor([e.grade for e in chosen], device=self.device)
             logits = self._logits(chosen)
             loss = torch.nn.functional.cross_entropy(logits, target)
             if self.settings.ordinal_weight > 0:
                 expected = logits.softmax(dim=-1) @ grades
                 loss = loss + self.settings.ordinal_weight * ((expected - target) ** 2).mean()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
             self.optimizer.step()
             self.schedule.step()
             self.optimizer.zero_grad()
@@ -259,7 +302,7 @@ class _Trainer:
         with self.torch.inference_mode():
             for start in range(0, len(examples), batch_size):
                 logits = self._logits(examples[start : start + batch_size])
-                out.append(logits.softmax(dim=-1).numpy())
+                out.append(logits.softmax(dim=-1).cpu().numpy())
         return np.vstack(out) if out else np.zeros((0, 4))
 
 
@@ -271,19 +314,27 @@ def _dev_qwk(trainer: _Trainer, dev: Sequence[Example]) -> float:
 
 
 def train_tier1_model(
-    data: TrainingSet, output_dir: Path, settings: Tier1Training, base_model: str | None = None
+    data: TrainingSet,
+    output_dir: Path,
+    settings: Tier1Training,
+    *,
+    workdir: Path | None = None,
 ) -> TrainingResult:
     """Train, choose the epoch on the dev slice, and save model and metadata to ``output_dir``.
 
+    The model starts from ``settings.base_model`` (:mod:`annotator.base_models`; a GGUF is
+    converted once under ``workdir``, default the output folder's parent).
+
     Raises:
-        DissentError: nothing to train on.
+        DissentError: nothing to train on, or a base model that cannot be found.
     """
     if not data.fit:
         raise DissentError("no training examples for the cross-encoder: ingest human labels")
     started = time.perf_counter()
     rng = random.Random(settings.seed)
     steps = settings.epochs * math.ceil(len(data.fit) / settings.batch_size)
-    trainer = _Trainer(settings, base_model, steps)
+    base = resolve_base_model(settings.base_model, workdir or output_dir.parent, settings.seed)
+    trainer = _Trainer(settings, base, steps)
     scores: list[float] = []
     best_state: dict[str, Any] | None = None
     best = 0
@@ -295,13 +346,12 @@ def train_tier1_model(
         scores.append(_dev_qwk(trainer, data.dev))
         log.info("tier 1 epoch %d: loss %.4f, dev QWK %.3f", epoch, loss, scores[-1])
         if scores[-1] > max(scores[:-1], default=-2.0):
-            best, best_state = epoch, copy.deepcopy(trainer.model.state_dict())
+            best, best_state = epoch, trainer.trained_state()
         elif epoch - best >= 2:
             break  # two epochs without progress on the dev slice
     if best_state is not None:
-        trainer.model.load_state_dict(best_state)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    trainer.encoder.save_pretrained(str(output_dir))
+        trainer.restore(best_state)
+    trainer.save(output_dir)
     result = TrainingResult(
         str(output_dir),
         epoch,
@@ -315,6 +365,7 @@ def train_tier1_model(
         "fields": list(settings.fields),
         "description_chars": settings.description_chars,
         "max_length": settings.max_length,
+        "base_model": base,
         "training": settings.model_dump(mode="json"),
         "result": {k: v for k, v in asdict(result).items() if k != "output_dir"},
         "data": content_hash([(e.query, e.grade, e.kind) for e in data.fit]),

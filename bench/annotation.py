@@ -2,7 +2,7 @@
 queries.
 
 Ingests Home Depot into the config's store when it is empty, trains tier 1 on the
-tier-training split (``dissent annotate train-tier1``), calibrates the cascade
+tier-training split (``dissent annotate train-tier``; every cross-encoder tier without a model), calibrates the cascade
 (``dissent calibrate``: route chosen by cross-validation on the calibration split) and writes
 ``bench/results/annotation-homedepot.json``: per tier and for the cascade, test QWK and exact
 agreement with 95% intervals, the share of random products graded relevant, the injection
@@ -10,6 +10,7 @@ flip rate, the compute share, and the time of each step. Nothing here is tuned o
 split: the figures are read off the calibration report.
 
     python -m bench.annotation [--config configs/homedepot-pipeline.yaml] [--retrain]
+        [--train-limit N]
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from annotator.backends.registry import tier1_model_dir
-from annotator.service import calibrate, train_tier1
-from flows.config import PipelineConfig, load_config
+from annotator.service import calibrate, train_tier
+from flows.calibrate import untrained_tiers
+from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from store.db import open_store
@@ -56,16 +57,15 @@ def _tier(t: Any) -> dict[str, Any]:
     }
 
 
-def _model_exists(config: PipelineConfig) -> bool:
-    tier = next((t for t in config.annotation.tiers if t.backend == "cross_encoder"), None)
-    path = Path(tier.model) if tier and tier.model else tier1_model_dir(config.workdir)
-    return any(path.glob("*.safetensors"))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, default=ROOT / "configs/homedepot-pipeline.yaml")
-    parser.add_argument("--retrain", action="store_true", help="train tier 1 even if it exists")
+    parser.add_argument(
+        "--retrain", action="store_true", help="train the cross-encoder tiers even if trained"
+    )
+    parser.add_argument(
+        "--train-limit", type=int, default=None, help="train on the first N tier-training pairs"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "annotation-homedepot.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -80,12 +80,13 @@ def main() -> int:
     if table_counts(engine)["products"] == 0:
         ingest_dataset(engine, load_mapping(ROOT / "configs/homedepot.yaml"), csv)
         steps["ingest"] = time.perf_counter() - started
-    training = None
-    if args.retrain or not _model_exists(config):
+    training = {}
+    trainable = [t.name for t in config.annotation.tiers if t.backend == "cross_encoder"]
+    for name in trainable if args.retrain else untrained_tiers(config):
         t0 = time.perf_counter()
-        training = asdict(train_tier1(engine, config))
-        steps["train_tier1"] = time.perf_counter() - t0
-        print(f"tier 1: {training}")
+        training[name] = asdict(train_tier(engine, config, name, limit=args.train_limit))
+        steps[f"train {name}"] = time.perf_counter() - t0
+        print(f"tier {name}: {training[name]}")
     t0 = time.perf_counter()
     outcome, paths = calibrate(engine, config, enforce_gate=False)
     steps["calibrate"] = time.perf_counter() - t0
@@ -115,7 +116,7 @@ def main() -> int:
             "route_beats_best_tier_in_resamples": c.significance,
         },
         "gate": asdict(outcome.gate),
-        "tier1_training": training,
+        "training": training,
         "seconds": steps,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "report": str(paths["markdown"]),

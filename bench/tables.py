@@ -1,7 +1,7 @@
 """The README's Home Depot tables, printed as Markdown from ``bench/results/*.json``.
 
     python -m bench.tables            # both tables
-    python -m bench.tables annotation # or: proof
+    python -m bench.tables annotation # or: annotation-gemma, proof
 
 Run after ``python -m bench.annotation`` or ``python -m bench.proof`` and paste the output into
 the README, so that every figure there comes from a results file.
@@ -16,6 +16,11 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METRICS = ("ndcg@10", "recall@100", "grade0_top10", "ndcg@10_judged")
+FILES = {
+    "annotation": "annotation-homedepot.json",
+    "annotation-gemma": "annotation-homedepot-gemma.json",  # configs/homedepot-gemma.yaml
+    "proof": "eval-homedepot.json",
+}
 
 
 def _f(value: Any, pct: bool = False) -> str:
@@ -74,15 +79,15 @@ def proof_table(data: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    which = argv or ["annotation", "proof"]
+    which = argv or list(FILES)
     for name in which:
-        file = {"annotation": "annotation-homedepot.json", "proof": "eval-homedepot.json"}[name]
+        file = FILES[name]
         path = RESULTS / file
         if not path.exists():
-            print(f"{path} not found: run python -m bench.{name} first")
+            print(f"{path} not found: run python -m bench.{name.split('-')[0]} first")
             continue
         data = json.loads(path.read_text())
-        table = annotation_table(data) if name == "annotation" else proof_table(data)
+        table = proof_table(data) if name == "proof" else annotation_table(data)
         print(f"<!-- {file}: {data['command']} -->")
         print("\n".join(table) + "\n")
     return 0

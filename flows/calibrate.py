@@ -1,4 +1,4 @@
-"""The ``calibrate`` flow: train tier 1 when it has no model yet, calibrate every tier on the
+"""The ``calibrate`` flow: train each cross-encoder tier that has no model yet, calibrate every tier on the
 human labels, choose thresholds, and write the agreement report (HTML, Markdown, JSON).
 
 Thin wiring over :mod:`annotator.service`. The agreement gate (``annotation.min_qwk``) fails
@@ -8,33 +8,34 @@ the flow after the report is written.
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 
-from annotator.backends.registry import tier1_model_dir
+from annotator.backends.registry import trained_model_dir
 from annotator.service import calibrate as calibrate_tiers
-from annotator.service import train_tier1
+from annotator.service import train_tier
 from flows.common import flow_config, in_flow, model_retries, publish, store_of
 from flows.config import PipelineConfig
 
-__all__ = ["calibrate", "tier1_missing"]
+__all__ = ["calibrate", "untrained_tiers"]
 
 
-def tier1_missing(config: PipelineConfig) -> bool:
-    """Whether a cross-encoder tier is configured without a trained model on disk."""
+def untrained_tiers(config: PipelineConfig) -> list[str]:
+    """The cross-encoder tiers configured without a trained model on disk, by name."""
+    missing = []
     for tier in config.annotation.tiers:
         if tier.backend == "cross_encoder":
-            path = Path(tier.model) if tier.model else tier1_model_dir(config.workdir)
+            path = trained_model_dir(tier, config.workdir)
             # the weights are written last: a model killed while saving counts as missing
-            return not any(path.glob("*.safetensors")) and not any(path.glob("*.bin"))
-    return False
+            if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+                missing.append(tier.name)
+    return missing
 
 
-@task(name="train-tier1")
-def train_task(config: PipelineConfig) -> str:
-    return train_tier1(store_of(config), config).output_dir
+@task(name="train-tier")
+def train_task(config: PipelineConfig, tier: str) -> str:
+    return train_tier(store_of(config), config, tier).output_dir
 
 
 @task(name="calibrate-tiers")
@@ -53,8 +54,8 @@ def calibrate(config: str | PipelineConfig | None = None) -> dict[str, Any]:
     """Calibrate the cascade (training tier 1 first if needed); returns the report's figures."""
     cfg = flow_config(config)
     with in_flow(cfg):
-        if tier1_missing(cfg):
-            train_task.with_options(**model_retries(cfg))(cfg)
+        for tier in untrained_tiers(cfg):
+            train_task.with_options(**model_retries(cfg))(cfg, tier)
         result = calibrate_task.with_options(**model_retries(cfg))(cfg)
     test = result["cascade"]["test"]
     exact = "n/a" if test.get("exact") is None else f"{test['exact']:.1%}"

@@ -71,7 +71,7 @@ app.add_typer(config_app, name="config")
 prompts_app = typer.Typer(help="Show the versioned grading prompt.", no_args_is_help=True)
 app.add_typer(prompts_app, name="prompts")
 annotate_app = typer.Typer(
-    help="Grade mined candidates with the calibrated cascade (train-tier1: train the cross-encoder).",
+    help="Grade mined candidates with the calibrated cascade (train-tier: train a cross-encoder tier).",
     invoke_without_command=True,
 )
 app.add_typer(annotate_app, name="annotate")
@@ -259,28 +259,56 @@ def annotate_command(
         out.print(line)
 
 
-@annotate_app.command("train-tier1")
-def train_tier1_command(
-    config: ConfigOption = None,
-    epochs: Annotated[
-        int | None, typer.Option(min=1, help="training epochs (default: annotation.tier1_training)")
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option(min=1, help="train on the first N pairs only")
-    ] = None,
-) -> None:
-    """Fine-tune the cross-encoder tier on the tier-training split of the human labels."""
-    from annotator.service import train_tier1
+def _train(config: Path | None, tier: str | None, epochs: int | None, limit: int | None) -> None:
+    from annotator.service import train_tier, trainable_tier
     from store.db import open_store
 
     cfg = _config(config)
-    result = train_tier1(open_store(cfg.store_url), cfg, epochs=epochs, limit=limit)
+    name = trainable_tier(cfg, tier).name
+    result = train_tier(open_store(cfg.store_url), cfg, tier, epochs=epochs, limit=limit)
     dev = ", ".join(f"{q:.3f}" for q in result.dev_qwk) or "no dev slice"
     out.print(
-        f"tier 1 cross-encoder saved to {result.output_dir}: epoch {result.best_epoch} of "
+        f"tier {name!r} saved to {result.output_dir}: epoch {result.best_epoch} of "
         f"{result.epochs_run} kept (dev QWK per epoch: {dev}); trained on {result.counts} "
         f"in {result.seconds:.0f} s ({result.precision})"
     )
+
+
+EpochsOption = Annotated[
+    int | None, typer.Option(min=1, help="training epochs (default: the tier's training settings)")
+]
+LimitOption = Annotated[int | None, typer.Option(min=1, help="train on the first N pairs only")]
+
+
+@annotate_app.command("train-tier")
+def train_tier_command(
+    tier: Annotated[
+        str | None,
+        typer.Option(
+            "--tier",
+            help="the tier to train: its position (1, 2, ...) or name; default the first "
+            "cross_encoder tier",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    epochs: EpochsOption = None,
+    limit: LimitOption = None,
+) -> None:
+    """Fine-tune a cross_encoder tier on the tier-training split of the human labels.
+
+    The tier's `training` settings (else annotation.tier1_training) say what it starts from
+    (the packaged MiniLM, the packaged Gemma 3 270M, a GGUF or a model folder) and whether it
+    trains LoRA adapters or the whole model.
+    """
+    _train(config, tier, epochs, limit)
+
+
+@annotate_app.command("train-tier1")
+def train_tier1_command(
+    config: ConfigOption = None, epochs: EpochsOption = None, limit: LimitOption = None
+) -> None:
+    """Fine-tune the first cross_encoder tier (same as `train-tier` without --tier)."""
+    _train(config, None, epochs, limit)
 
 
 @app.command("calibrate")

@@ -7,6 +7,10 @@ starts fresh — and saves it with the product fields it reads (``dissent-tier.j
 backend loads the saved folder and reads products the same way. Grades come out as the softmax
 over the four logits (under bfloat16 autocast on CPUs that run it natively). The model id
 hashes the weights, so a retrained model is a new model.
+
+Any sequence classifier with four outputs serves here, whatever it started from: a tier whose
+``training.base_model`` is the packaged Gemma 3 270M (or a bigger decoder) with LoRA
+adapters is saved with the adapters merged, and loads like the MiniLM one.
 """
 
 from __future__ import annotations
@@ -76,17 +80,27 @@ def weights_digest(directory: Path) -> str:
 class CrossEncoderBackend:
     """Grades pairs with a trained 4-label CrossEncoder saved at ``model``."""
 
-    def __init__(self, model: str | Path, *, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(
+        self, model: str | Path, *, batch_size: int = 64, device: str | None = None
+    ) -> None:
         path = Path(model)
         if not (path / "config.json").exists():
             raise DissentError(
                 f"no trained cross-encoder at {path}; train tier 1 first with "
-                "`dissent annotate train-tier1`, or set the tier's model to a saved CrossEncoder"
+                "`dissent annotate train-tier1` (another cross_encoder tier: `dissent annotate "
+                "train-tier --tier NAME`), or set the tier's model to a saved CrossEncoder"
             )
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
         from sentence_transformers import CrossEncoder
 
-        self._model: Any = CrossEncoder(str(path), device=device, local_files_only=True)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+        meta_file = path / TIER_FILE
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        self._model: Any = CrossEncoder(
+            str(path), device=device, local_files_only=True, max_length=meta.get("max_length")
+        )
         if self._model.num_labels != 4:
             raise DissentError(
                 f"{path}: the cross-encoder has {self._model.num_labels} outputs; need 4"
@@ -95,11 +109,10 @@ class CrossEncoderBackend:
         # its judgments and calibrations are never served from the old one's cache.
         self.model_id = f"cross_encoder:{path.name}@{weights_digest(path)[:16]}"
         self.batch_size = batch_size
-        meta_file = path / TIER_FILE
-        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
         self.fields: Sequence[str] = meta.get("fields", LEGACY_FIELDS)
         self.description_chars = int(meta.get("description_chars", 300))
-        self.bf16 = cpu_has_bf16()
+        self.device = device
+        self.bf16 = cpu_has_bf16() if device == "cpu" else torch.cuda.is_bf16_supported()
 
     def grade(self, pairs: Sequence[Pair], prompt: Prompt) -> list[Answer]:
         if not pairs:
@@ -110,7 +123,7 @@ class CrossEncoderBackend:
         ]
         import torch
 
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16):
             probs = self._model.predict(
                 inputs, batch_size=self.batch_size, apply_softmax=True, show_progress_bar=False
             )

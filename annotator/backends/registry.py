@@ -12,7 +12,7 @@ from core.errors import ConfigError
 if TYPE_CHECKING:
     from annotator.config import TierConfig
 
-__all__ = ["BACKENDS", "BackendName", "build_backend", "tier1_model_dir"]
+__all__ = ["BACKENDS", "BackendName", "build_backend", "tier1_model_dir", "trained_model_dir"]
 
 BackendName = Literal["cross_encoder", "llama_cpp", "openai_compatible", "vllm", "scripted"]
 """The backends there are; a tier's ``backend`` accepts these names."""
@@ -22,6 +22,11 @@ BACKENDS: tuple[str, ...] = typing.get_args(BackendName)
 def tier1_model_dir(workdir: Path) -> Path:
     """Where ``dissent annotate train-tier1`` saves the cross-encoder by default."""
     return workdir / "models" / "tier1-cross-encoder"
+
+
+def trained_model_dir(tier: TierConfig, workdir: Path) -> Path:
+    """Where a ``cross_encoder`` tier's trained model lives: its ``model``, else the default."""
+    return Path(tier.model) if tier.model else tier1_model_dir(workdir)
 
 
 def build_backend(tier: TierConfig, workdir: Path) -> Backend:
@@ -34,7 +39,7 @@ def build_backend(tier: TierConfig, workdir: Path) -> Backend:
     if tier.backend == "cross_encoder":
         from annotator.backends.cross_encoder import CrossEncoderBackend
 
-        return CrossEncoderBackend(tier.model or tier1_model_dir(workdir))
+        return CrossEncoderBackend(trained_model_dir(tier, workdir))
     if tier.backend == "llama_cpp":
         from annotator.backends.llama_cpp import LlamaCppBackend
 
