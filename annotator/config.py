@@ -81,6 +81,14 @@ class Tier1Training(Section):
     injected_share: float = Field(
         default=0.05, ge=0, le=1, description="pairs copied with an injected instruction"
     )
+    # 0.1 chosen on the calibration split (python -m bench.flips): appended attacks flipped 13%
+    # of grades without these copies, 8.3% with 0.1 and 8.0% with 0.3; dev QWK 0.484, 0.486, 0.482
+    boilerplate_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="pairs copied with seller boilerplate appended (claims, shipping), same grade",
+    )
     ordinal_weight: float = Field(
         default=0.5, ge=0, description="weight of the expected-grade squared error in the loss"
     )

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from annotator.backends.cross_encoder import TIER_FILE, CrossEncoderBackend, pair_text
 from annotator.config import Tier1Training
 from annotator.pairs import LabelledPair, labelled_pairs
-from annotator.tier1 import TrainingResult, train_tier1_model, training_set
+from annotator.tier1 import TRAINING_BOILERPLATE, TrainingResult, train_tier1_model, training_set
 from core.errors import DissentError
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
@@ -69,6 +69,15 @@ def test_the_training_set_adds_negatives_and_injected_copies(
     assert human + dev == len(train) and dev > 0
     assert data.counts["negative"] == round(0.3 * human)
     assert data.counts["injected"] == round(0.05 * human)
+    assert data.counts["boilerplate"] == round(0.1 * human)
+    grade_of = {(lp.pair.query, lp.pair.product["title"]): lp.grade for lp in train}
+    for e in (e for e in data.fit if e.kind == "boilerplate"):  # same grade, text appended
+        original = max(
+            (t for (q, t) in grade_of if q == e.query and e.product["title"].startswith(t)),
+            key=len,
+        )
+        assert grade_of[(e.query, original)] == e.grade
+        assert any(phrase[:12] in e.product["title"] for phrase in TRAINING_BOILERPLATE)
     negatives = [e for e in data.fit if e.kind == "negative"]
     assert all(e.grade == 0 for e in negatives)
     labelled = {(lp.pair.query, lp.pair.product["title"]) for lp in train}
