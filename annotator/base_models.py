@@ -16,13 +16,13 @@ loads in seconds.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
 from pathlib import Path
 
 from core.errors import DissentError
+from core.hashing import file_digest
 from core.models import default_model_path
 
 __all__ = ["PACKAGED_GEMMA", "resolve_base_model"]
@@ -33,19 +33,11 @@ PACKAGED_GEMMA = "gemma3-270m"
 _DONE = "dissent-base.txt"
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _from_gguf(gguf: Path, workdir: Path, seed: int) -> Path:
     """A Hugging Face folder holding ``gguf`` as a 4-output classifier (made once, then reused)."""
     if not gguf.is_file():
         raise DissentError(f"GGUF model {gguf} does not exist; set training.base_model to a file")
-    target = workdir / "models" / "base" / f"{gguf.stem}-{_file_digest(gguf)[:12]}"
+    target = workdir / "models" / "base" / f"{gguf.stem}-{file_digest(gguf)[:12]}"
     if (target / _DONE).exists():
         return target
     try:
@@ -78,9 +70,6 @@ def _from_gguf(gguf: Path, workdir: Path, seed: int) -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.config.pad_token_id = tokenizer.pad_token_id
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(str(staging))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from annotator.backends.registry import build_backend, trained_model_dir
 from annotator.calibration import Isotonic
 from annotator.cascade import CascadeReport, Tier, TierSpec, cascade_id, run_cascade
-from annotator.config import AnnotatorSettings, Tier1Training, TierConfig
+from annotator.config import AnnotatorSettings, TierConfig
 from annotator.decision import Decider
 from annotator.evaluate import CalibrationOutcome, calibrate_cascade, require_splits
 from annotator.fitting import cap_split
@@ -49,7 +49,6 @@ __all__ = [
     "train_tier",
     "train_tier1",
     "trainable_tier",
-    "training_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -108,11 +107,6 @@ def trainable_tier(config: AnnotatorSettings, tier: str | int | None = None) -> 
     return chosen
 
 
-def training_settings(config: AnnotatorSettings, tier: TierConfig) -> Tier1Training:
-    """The tier's own ``training``, else ``annotation.tier1_training``."""
-    return tier.training or config.annotation.tier1_training
-
-
 def train_tier(
     engine: Engine,
     config: AnnotatorSettings,
@@ -137,7 +131,7 @@ def train_tier(
 
     chosen = trainable_tier(config, tier)
     output = trained_model_dir(chosen, config.workdir)
-    settings = training_settings(config, chosen)
+    settings = chosen.training or config.annotation.tier1_training
     if epochs is not None:
         settings = settings.model_copy(update={"epochs": epochs})
     ann = config.annotation

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 __all__ = ["content_hash", "seeded_int", "seeded_unit"]
@@ -32,3 +33,12 @@ def seeded_int(*parts: object) -> int:
 def seeded_unit(*parts: object) -> float:
     """A number in [0, 1) fixed by ``parts`` (see :func:`seeded_int`)."""
     return seeded_int(*parts) / 2**64
+
+
+def file_digest(path: Path, digest: Any = None) -> str:
+    """SHA-256 of a file's bytes, read in blocks (or fed into ``digest`` and its hex returned)."""
+    digest = digest or hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return str(digest.hexdigest())

@@ -26,6 +26,7 @@ from typing import Any
 
 from annotator.backends.base import Answer, Pair
 from core.errors import DissentError
+from core.hashing import file_digest
 from core.models import cpu_has_bf16
 from prompts import Prompt
 
@@ -71,9 +72,7 @@ def weights_digest(directory: Path) -> str:
     digest = hashlib.sha256()
     for file in files:
         digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        file_digest(file, digest)
     return digest.hexdigest()
 
 
@@ -95,7 +94,6 @@ class CrossEncoderBackend:
         from sentence_transformers import CrossEncoder
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-
         meta_file = path / TIER_FILE
         meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
         self._model: Any = CrossEncoder(
