@@ -43,7 +43,7 @@ from annotator.config import TierConfig
 from core.errors import ConfigError
 from prompts import Prompt
 
-__all__ = ["OpenAICompatibleBackend"]
+__all__ = ["OpenAICompatibleBackend", "request_options"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,27 @@ def _response_format(mode: str) -> dict[str, Any]:
     if mode == "vllm":
         return {"extra_body": {"structured_outputs": {"json": GRADE_SCHEMA}}}
     return {}
+
+
+def request_options(tier: TierConfig, *, logprobs: bool | None = None) -> dict[str, Any]:
+    """Everything a tier's chat-completion request sends besides ``messages``.
+
+    With logprobs (``tier.logprobs``, unless ``logprobs`` overrides it): one greedy answer
+    with the top logprobs; without: ``tier.samples`` answers, greedy when there is one, at
+    temperature 1 when there are several.
+
+    Example:
+        >>> tier = TierConfig(name="t", backend="openai_compatible", model="m", samples=1)
+        >>> options = request_options(tier, logprobs=False)
+        >>> options["temperature"], options["n"], options["response_format"]["type"]
+        (0.0, 1, 'json_schema')
+        >>> request_options(tier)["top_logprobs"]
+        10
+    """
+    options = {"model": tier.model, "max_tokens": 16, **_response_format(tier.structured_output)}
+    if tier.logprobs if logprobs is None else logprobs:
+        return {**options, "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS}
+    return {**options, "temperature": 0.0 if tier.samples == 1 else 1.0, "n": tier.samples}
 
 
 def _grade_logprobs(choice: Any) -> dict[str, float] | None:
@@ -147,7 +168,9 @@ class OpenAICompatibleBackend:
             answer.latency_s = share
         return answers
 
-    def _messages(self, pair: Pair, prompt: Prompt) -> list[dict[str, str]]:
+    def messages(self, pair: Pair, prompt: Prompt) -> list[dict[str, str]]:
+        """The chat messages this tier sends for ``pair`` (the system prompt folded into the
+        user message when the server drops system messages: ``system_role: false``)."""
         system, user = prompt.render(pair.query, dict(pair.product))
         if self.tier.system_role:
             return [system, user]
@@ -157,7 +180,7 @@ class OpenAICompatibleBackend:
         import openai
 
         started = time.perf_counter()
-        messages = self._messages(pair, prompt)
+        messages = self.messages(pair, prompt)
         usage = {"tokens_in": 0, "tokens_out": 0}
         last_error, raw = "no attempt", None
         for attempt in range(self.tier.max_retries + 1):
@@ -206,15 +229,9 @@ class OpenAICompatibleBackend:
         self, client: Any, messages: list[dict[str, str]], usage: dict[str, int]
     ) -> Answer:
         tier = self.tier
-        kwargs: dict[str, Any] = {
-            "model": tier.model,
-            "messages": messages,
-            "max_tokens": 16,
-            **_response_format(tier.structured_output),
-        }
         if tier.logprobs:
             response = await client.chat.completions.create(
-                temperature=0.0, logprobs=True, top_logprobs=TOP_LOGPROBS, **kwargs
+                messages=messages, **request_options(tier)
             )
             choice = _choices(response)[0]
             self._count(response, usage)
@@ -238,10 +255,8 @@ class OpenAICompatibleBackend:
                     tokens_in=usage["tokens_in"],
                     tokens_out=usage["tokens_out"],
                 )
-        # One sample is the greedy answer; several are drawn at temperature 1.
-        temperature = 0.0 if tier.samples == 1 else 1.0
         response = await client.chat.completions.create(
-            temperature=temperature, n=tier.samples, **kwargs
+            messages=messages, **request_options(tier, logprobs=False)
         )
         choices = _choices(response)
         self._count(response, usage)

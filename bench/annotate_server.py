@@ -1,0 +1,181 @@
+"""Benchmark: ``dissent annotate`` through the OpenAI-compatible backend against a local
+llama.cpp server, against the server's raw throughput (issue 12).
+
+On the shipped sample (mined with ``configs/sample.yaml``), a one-tier cascade whose tier is
+``openai_compatible`` pointed at ``python -m llama_cpp.server`` serving the packaged Gemma 3
+270M (no logprobs, one greedy answer, the offline default's tier-3 settings) is calibrated,
+then ``annotate`` grades ``--pairs`` candidates at ``--concurrency`` requests in flight. A plain
+asyncio client then sends exactly the requests annotate's model calls sent (same messages,
+same parameters, the same number of them, at the same concurrency) and only reads the
+answers. Throughput is model calls per second of wall time; ours includes everything
+``annotate`` does around the calls (loading calibrations, sampling, work locks, writing
+judgments and labels). Writes ``bench/results/annotate-server.json``.
+
+The server answers one request at a time (llama-cpp-python serialises generation), so
+concurrency above one hides latency rather than adding throughput; the figure that matters
+is the share of the server's throughput that reaches the store.
+
+    python -m bench.annotate_server [--pairs 300] [--concurrency 2]
+        [--base-url URL --model NAME]   # any running OpenAI-compatible server instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from annotator.backends.base import Pair
+from annotator.backends.llama_cpp import default_gguf_path
+from annotator.backends.llama_server import start_llama_server
+from annotator.backends.openai_compatible import OpenAICompatibleBackend, request_options
+from annotator.config import TierConfig
+from annotator.pairs import candidate_pairs, with_product_fields
+from annotator.service import annotate, calibrate
+from flows.config import load_config
+from ingest import ingest_dataset
+from ingest.mapping import load_mapping
+from miners.mine import mine
+from prompts import load_prompt
+from store.db import open_store
+from store.schema import Judgment
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+async def raw_client(
+    url: str, tier: TierConfig, messages: list[list[dict[str, str]]], concurrency: int
+) -> tuple[float, int]:
+    """Send every request once, ``concurrency`` at a time; (wall seconds, answers received)."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=url, api_key="not-needed", timeout=tier.timeout_s)
+    limit = asyncio.Semaphore(concurrency)
+    answered = 0
+
+    async def one(chat: list[dict[str, str]]) -> None:
+        nonlocal answered
+        async with limit:
+            response = await client.chat.completions.create(
+                messages=chat,  # type: ignore[arg-type]
+                **request_options(tier),
+            )
+            answered += bool(response.choices)
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(one(m) for m in messages))
+    finally:
+        await client.close()
+    return time.perf_counter() - started, answered
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pairs", type=int, default=300, help="candidates annotate grades")
+    parser.add_argument("--concurrency", type=int, default=2, help="requests in flight")
+    parser.add_argument("--output", type=Path, default=RESULTS / "annotate-server.json")
+    parser.add_argument("--base-url", help="a running server's /v1 URL (default: start one)")
+    parser.add_argument("--model", help="the served model's name (with --base-url)")
+    args = parser.parse_args()
+    process = None
+    if args.base_url:
+        url, model = args.base_url, args.model or "model"
+    else:
+        gguf = default_gguf_path()
+        process, url = start_llama_server(gguf, logits_all=False)
+        model = gguf.name
+    result: dict[str, Any] = {
+        "command": "python -m bench.annotate_server " + " ".join(sys.argv[1:]),
+        "cores": os.cpu_count(),
+        "model": model,
+        "concurrency": args.concurrency,
+    }
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tier = TierConfig(
+                name="server",
+                backend="openai_compatible",
+                base_url=url,
+                model=model,
+                structured_output="json_object_schema",
+                system_role=False,
+                logprobs=False,
+                samples=1,
+                max_concurrency=args.concurrency,
+                max_eval_pairs=60,
+            )
+            config = load_config(
+                ROOT / "configs/sample.yaml",
+                environ={"DISSENT_STORE__URL": f"sqlite:///{tmp}/store.db", "DISSENT_WORKDIR": tmp},
+            )
+            config.annotation.tiers = [tier]
+            config.annotation.random_pairs = 20
+            config.annotation.injection_pairs = 5
+            engine = open_store(config.store_url)
+            ingest_dataset(engine, load_mapping(ROOT / "sample/mapping.yaml"))
+            run = mine(engine, config).run_id
+            t0 = time.perf_counter()
+            calibrate(engine, config, enforce_gate=False)
+            result["calibrate_seconds"] = round(time.perf_counter() - t0, 1)
+
+            with engine.connect() as conn:
+                before = conn.execute(select(func.max(Judgment.id))).scalar_one() or 0
+            t0 = time.perf_counter()
+            report = annotate(engine, config, mining_run=run, limit=args.pairs)
+            ours = time.perf_counter() - t0
+            with engine.connect() as conn:
+                calls = conn.execute(
+                    select(Judgment.query_id, Judgment.product_id)
+                    .where(Judgment.id > before)
+                    .order_by(Judgment.id)
+                ).all()
+                failed = conn.execute(
+                    select(func.count())
+                    .select_from(Judgment)
+                    .where(Judgment.id > before, Judgment.error.is_not(None))
+                ).scalar_one()
+            # the same requests: the pairs of annotate's model calls, one request per call
+            pairs = {(p.query_id, p.product_id): p for p, _ in candidate_pairs(engine, run)}
+            called: list[Pair] = with_product_fields(engine, [pairs[(q, p)] for q, p in calls])
+            backend, prompt = OpenAICompatibleBackend(tier), load_prompt()
+            messages = [backend.messages(p, prompt) for p in called]
+            raw, answered = asyncio.run(raw_client(url, tier, messages, args.concurrency))
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+    assert process is None or process.poll() is not None, "the llama.cpp server still runs"
+    ours_rate, raw_rate = len(calls) / ours, answered / raw
+    result.update(
+        {
+            "pairs": report.pairs,
+            "model_calls": len(calls),
+            "failed_calls": failed,
+            "ours": {"seconds": round(ours, 2), "calls_per_second": round(ours_rate, 3)},
+            "raw": {"seconds": round(raw, 2), "calls_per_second": round(raw_rate, 3)},
+            "share_of_raw": round(ours_rate / raw_rate, 3),
+        }
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"annotate: {len(calls)} model calls in {ours:.1f} s ({ours_rate:.2f}/s); raw client: "
+        f"{answered} requests in {raw:.1f} s ({raw_rate:.2f}/s); annotate reaches "
+        f"{ours_rate / raw_rate:.1%} of the server's throughput (target >= 90%)"
+    )
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
