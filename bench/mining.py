@@ -1,50 +1,183 @@
 """Benchmark: three-channel mining against sentence-transformers' ``mine_hard_negatives``.
 
-In one process, on the Home Depot catalog (54,667 products) and queries (11,795):
+In one run, on the Home Depot catalog (54,667 products) and queries (11,795):
 
 1. our mining (bm25 + dense + catalog, top-500 each, disagreement sets, negatives, written to a
-   fresh SQLite store, no embedding cache) — wall time per channel and in total;
+   fresh SQLite store, no embedding cache) — wall time per step and in total, process peak;
 2. ``mine_hard_negatives`` (dense only, faiss, top-100, 5 negatives) over the positive pairs
-   (grade >= 2, i.e. rater mean >= 2.5) with the same packaged model and batch size;
-3. bm25s against rank_bm25 in queries per second on the same catalog;
+   (grade >= 2, i.e. rater mean >= 2.5) with the same packaged model and batch size, in a
+   child process of its own (so that its peak memory is its own);
+3. what each channel finds: Recall@100 of the human-relevant products (grade >= 2) of the
+   mined queries, and the share of those found by that channel alone (read back from the
+   run's ranked lists);
+4. the catalog channel's ``title_search`` modes (always / unrecognised / never), each
+   searched over the same queries: Jaccard@100 with BM25 and Recall@100;
+5. bm25s against rank_bm25 in queries per second on the same catalog;
 
 and prints the wall-time ratio ours/theirs (target <= 1.0), the bm25s speed-up (target >= 100x)
-and peak memory (process peak after each step; ours runs first).
+and peak memory. Writes ``bench/results/mining-homedepot.json``.
 
-    python -m bench.mining [--queries N]
+    python -m bench.mining [--queries N] [--output PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import Engine, select
 
 from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from miners.bm25 import Bm25Channel
+from miners.catalog import CatalogChannel
 from miners.config import Bm25Config
 from miners.mine import mine
 from store.catalog import load_products, load_queries
 from store.db import open_store
+from store.ranked import read_lists
 from store.schema import HumanLabel, Product, Query
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DISSENT_HOMEDEPOT_DIR", ROOT.parent / "shared/data/homedepot"))
+RESULTS = ROOT / "bench" / "results"
+RECALL_K = 100
 
 
 def peak_mib() -> float:
+    """This process's peak resident memory since it started (or since exec: ``VmHWM``).
+
+    ``ru_maxrss`` would do for the parent, but a child started by fork + exec inherits the
+    parent's figure, so both read ``VmHWM`` where Linux has it.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def theirs(path: Path) -> int:
+    """Child process: ``mine_hard_negatives`` on the pairs and corpus in ``path`` (JSON)."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.util import mine_hard_negatives
+
+    from core.models import default_model_path
+
+    job = json.loads(path.read_text())
+    dataset = Dataset.from_dict(
+        {"query": [q for q, _ in job["pairs"]], "positive": [p for _, p in job["pairs"]]}
+    )
+    started = time.perf_counter()
+    model = SentenceTransformer(default_model_path(), device="cpu")
+    mined = mine_hard_negatives(
+        dataset,
+        model,
+        corpus=job["corpus"],
+        range_max=100,
+        num_negatives=5,
+        use_faiss=True,
+        batch_size=job["batch_size"],
+        verbose=False,
+    )
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "triplets": len(mined), "peak_mib": peak_mib()}))
+    return 0
+
+
+def relevant_products(engine: Engine, query_ids: set[int]) -> dict[int, set[int]]:
+    """Each mined query's human-relevant products (grade >= 2)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(HumanLabel.query_id, HumanLabel.product_id).where(HumanLabel.grade >= 2)
+        ).all()
+    out: dict[int, set[int]] = {}
+    for qid, pid in rows:
+        if qid in query_ids:
+            out.setdefault(qid, set()).add(pid)
+    return out
+
+
+def channel_recall(
+    tops: dict[str, dict[int, set[int]]], relevant: dict[int, set[int]]
+) -> dict[str, dict[str, float]]:
+    """Per channel: Recall@K of the relevant products (micro-averaged over pairs) and the
+    share of the relevant products it found that no other channel found."""
+    total = sum(len(r) for r in relevant.values())
+    out = {}
+    for name, top in tops.items():
+        found = alone = 0
+        for qid, rel in relevant.items():
+            hits = rel & top.get(qid, set())
+            others = set().union(*(t.get(qid, set()) for n, t in tops.items() if n != name))
+            found += len(hits)
+            alone += len(hits - others)
+        out[name] = {
+            f"recall@{RECALL_K}": round(found / total, 4),
+            "found_by_no_other": round(alone / found, 4) if found else 0.0,
+        }
+    return out
+
+
+def top_sets(lists: dict[tuple[int, str], Any], k: int) -> dict[str, dict[int, set[int]]]:
+    """channel -> query -> the ids of its top ``k``."""
+    out: dict[str, dict[int, set[int]]] = {}
+    for (qid, channel), (ids, _) in lists.items():
+        out.setdefault(channel, {})[qid] = set(ids[:k].tolist())
+    return out
+
+
+def catalog_modes(
+    engine: Engine,
+    cfg: Any,
+    texts: list[str],
+    qids: list[int],
+    bm25: dict[int, set[int]],
+    relevant: dict[int, set[int]],
+) -> dict[str, dict[str, float]]:
+    """The catalog channel in each ``title_search`` mode: Jaccard@K with BM25, Recall@K."""
+    from miners.disagreement import OverlapCounter
+
+    products = load_products(engine)
+    out = {}
+    for mode in ("always", "unrecognised", "never"):
+        channel = CatalogChannel(
+            cfg.mining.catalog.model_copy(update={"title_search": mode}), engine
+        )
+        channel.index(products)
+        t0 = time.perf_counter()
+        result = channel.search(texts, RECALL_K)
+        seconds = time.perf_counter() - t0
+        top = {q: {int(p) for p in result.ids[i] if p >= 0} for i, q in enumerate(qids)}
+        counter = OverlapCounter(["bm25", "catalog"], [RECALL_K])
+        for q in qids:
+            counter.add_ranked({"bm25": sorted(bm25.get(q, set())), "catalog": sorted(top[q])})
+        recall = channel_recall({"bm25": bm25, "catalog": top}, relevant)["catalog"]
+        out[mode] = {
+            f"jaccard@{RECALL_K}_bm25": round(counter.stats().jaccard[RECALL_K]["bm25|catalog"], 4),
+            f"recall@{RECALL_K}": recall[f"recall@{RECALL_K}"],
+            "not_found_by_bm25": recall["found_by_no_other"],
+            "queries_answered": round(float(np.mean([bool(top[q]) for q in qids])), 4),
+            "search_seconds": round(seconds, 1),
+        }
+        print(f"catalog title_search={mode}: {out[mode]}")
+    return out
 
 
 def main() -> int:
@@ -57,12 +190,20 @@ def main() -> int:
         choices=["auto", "float32", "bfloat16"],
         help="our dense encoder's precision (theirs runs sentence-transformers' float32 default)",
     )
+    parser.add_argument("--output", type=Path, default=RESULTS / "mining-homedepot.json")
+    parser.add_argument("--theirs", type=Path, help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
+    if args.theirs:
+        return theirs(args.theirs)
     csv = DATA / "train.csv"
     if not csv.exists():
         print(f"skip: {csv} not found (set DISSENT_HOMEDEPOT_DIR)")
         return 0
     logging.basicConfig(level=logging.WARNING)
+    result: dict[str, Any] = {
+        "command": "python -m bench.mining " + " ".join(sys.argv[1:]),
+        "cores": os.cpu_count(),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             "DISSENT_STORE__URL": f"sqlite:///{tmp}/bench.db",
@@ -86,54 +227,90 @@ def main() -> int:
         print(f"our dense precision: {precision}; compute without store writes: {compute:.1f} s")
 
         # 2. theirs, on the same catalog and the positive pairs of the same queries
-        from datasets import Dataset
-        from sentence_transformers import SentenceTransformer
-        from sentence_transformers.util import mine_hard_negatives
-
-        from core.models import default_model_path
-
         queries = load_queries(engine, limit=args.queries)
-        wanted = {q.id for q in queries}
         with engine.connect() as conn:
+            mined_ids = {q for q, _ in read_lists(conn, report.run_id)}
             pairs = conn.execute(
                 select(HumanLabel.query_id, Query.text, Product.title)
                 .join(Query, Query.id == HumanLabel.query_id)
                 .join(Product, Product.id == HumanLabel.product_id)
                 .where(HumanLabel.grade >= 2)
             ).all()
-        pairs = [(q, p) for qid, q, p in pairs if qid in wanted]
+        pairs = [(q, p) for qid, q, p in pairs if qid in mined_ids]
         corpus = [p.title for p in load_products(engine)]
-        dataset = Dataset.from_dict(
-            {"query": [q for q, _ in pairs], "positive": [p for _, p in pairs]}
+        job = Path(tmp) / "theirs.json"
+        job.write_text(
+            json.dumps(
+                {"pairs": pairs, "corpus": corpus, "batch_size": cfg.mining.dense.batch_size}
+            )
         )
-        started = time.perf_counter()
-        model = SentenceTransformer(default_model_path(), device="cpu")
-        mined = mine_hard_negatives(
-            dataset,
-            model,
-            corpus=corpus,
-            range_max=100,
-            num_negatives=5,
-            use_faiss=True,
-            batch_size=cfg.mining.dense.batch_size,
-            verbose=False,
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.mining", "--theirs", str(job)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        theirs = time.perf_counter() - started
+        them = json.loads(child.stdout.strip().splitlines()[-1])
         print(
             f"mine_hard_negatives: {len(pairs):,} positive pairs over "
-            f"{len({q for q, _ in pairs}):,} queries, {len(corpus):,} products -> {len(mined):,} "
-            f"triplets in {theirs:.1f} s, process peak {peak_mib():,.0f} MiB"
+            f"{len({q for q, _ in pairs}):,} queries, {len(corpus):,} products -> "
+            f"{them['triplets']:,} triplets in {them['seconds']:.1f} s, peak {them['peak_mib']:,.0f} MiB"
         )
+        ratio = ours / them["seconds"]
         print(
-            f"wall time ours/theirs: {ours:.1f} s / {theirs:.1f} s = {ours / theirs:.2f} "
+            f"wall time ours/theirs: {ours:.1f} s / {them['seconds']:.1f} s = {ratio:.2f} "
             f"(target <= 1.0; ours: 3 channels x top-{cfg.mining.top_k}, sets, negatives, "
             f"store writes; peak {ours_peak:,.0f} MiB); without our store writes: "
-            f"{compute / theirs:.2f}"
+            f"{compute / them['seconds']:.2f}"
+        )
+        result.update(
+            {
+                "products": report.products,
+                "queries": report.queries,
+                "top_k": cfg.mining.top_k,
+                "dense_precision": precision,
+                "ours": {
+                    "seconds": round(ours, 1),
+                    "peak_mib": round(ours_peak),
+                    "steps": {
+                        n: {k: round(v, 1) for k, v in t.items()} for n, t in report.timings.items()
+                    },
+                    "retrievals_written": report.counts.get("retrievals_written"),
+                    "candidates": {
+                        k: v for k, v in report.counts.items() if k != "retrievals_written"
+                    },
+                },
+                "theirs": {
+                    "seconds": round(them["seconds"], 1),
+                    "peak_mib": round(them["peak_mib"]),
+                    "positive_pairs": len(pairs),
+                    "triplets": them["triplets"],
+                },
+                "ratio": round(ratio, 3),
+                "ratio_without_writes": round(compute / them["seconds"], 3),
+                "overlap": report.overlap,
+            }
         )
 
-        # 3. bm25s vs rank_bm25
+        # 3. what each channel finds
+        with engine.connect() as conn:
+            tops = top_sets(read_lists(conn, report.run_id), RECALL_K)
+        relevant = relevant_products(engine, mined_ids)
+        result["relevant_pairs"] = sum(len(r) for r in relevant.values())
+        result["channels"] = channel_recall(tops, relevant)
+        for name, figures in result["channels"].items():
+            print(f"{name}: {figures}")
+
+        # 4. the catalog channel's title_search modes
+        order = [q for q in queries if q.id in mined_ids]
+        result["catalog_modes"] = catalog_modes(
+            engine, cfg, [q.text for q in order], [q.id for q in order], tops["bm25"], relevant
+        )
+
+        # 5. bm25s vs rank_bm25
         products = load_products(engine)
-        texts = [q.text for q in queries]
+        texts = [q.text for q in order]
         speeds = {}
         for engine_name, n in (("bm25s", len(texts)), ("rank_bm25", args.rank_bm25_queries)):
             channel = Bm25Channel(Bm25Config(engine=engine_name))  # type: ignore[arg-type]
@@ -147,6 +324,10 @@ def main() -> int:
             f"{speeds['rank_bm25']:,.1f} -> {speeds['bm25s'] / speeds['rank_bm25']:,.0f}x "
             "(target >= 100x)"
         )
+        result["bm25_queries_per_second"] = {k: round(v, 1) for k, v in speeds.items()}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {args.output}")
     return 0
 
 

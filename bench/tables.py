@@ -1,9 +1,10 @@
 """The README's Home Depot tables, printed as Markdown from ``bench/results/*.json``.
 
-    python -m bench.tables            # both tables
-    python -m bench.tables annotation # or: annotation-gemma, proof
+    python -m bench.tables            # every table
+    python -m bench.tables annotation # or: annotation-gemma, proof, mining
 
-Run after ``python -m bench.annotation`` or ``python -m bench.proof`` and paste the output into
+Run after ``python -m bench.annotation``, ``python -m bench.proof`` or ``python -m
+bench.mining`` and paste the output into
 the README, so that every figure there comes from a results file.
 """
 
@@ -20,6 +21,7 @@ FILES = {
     "annotation": "annotation-homedepot.json",
     "annotation-gemma": "annotation-homedepot-gemma.json",  # configs/homedepot-gemma.yaml
     "proof": "eval-homedepot.json",
+    "mining": "mining-homedepot.json",
 }
 
 
@@ -78,6 +80,45 @@ def proof_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def mining_table(data: dict[str, Any]) -> list[str]:
+    """Wall time per step against ``mine_hard_negatives``; per channel, what it finds; the
+    catalog channel's ``title_search`` modes."""
+    ours, theirs = data["ours"], data["theirs"]
+    lines = ["| step | wall time |", "|---|---|"]
+    for name, step in ours["steps"].items():
+        lines.append(f"| {name} | " + " / ".join(f"{k} {v:.1f} s" for k, v in step.items()) + " |")
+    lines += [
+        f"| **ours** ({data['queries']:,} queries, top-{data['top_k']}, peak "
+        f"{ours['peak_mib']:,} MiB) | **{ours['seconds']:.1f} s** |",
+        f"| sentence-transformers `mine_hard_negatives` ({theirs['positive_pairs']:,} positive "
+        f"pairs, top-100, peak {theirs['peak_mib']:,} MiB) | {theirs['seconds']:.1f} s |",
+        f"| **ours / theirs** | **{data['ratio']:.2f}** "
+        f"({data['ratio_without_writes']:.2f} without our store writes) |",
+        "",
+        "| channel | Recall@100 (grade ≥ 2) | of its relevant finds, found by no other channel |",
+        "|---|---|---|",
+    ]
+    for name, c in data["channels"].items():
+        lines.append(
+            f"| {name} | {_f(c['recall@100'], True)} | {_f(c['found_by_no_other'], True)} |"
+        )
+    lines += [
+        "",
+        "| catalog `title_search` | Jaccard@100 with BM25 | Recall@100 | queries answered "
+        "| search |",
+        "|---|---|---|---|---|",
+    ]
+    for mode, m in data["catalog_modes"].items():
+        lines.append(
+            f"| {mode} | {_f(m['jaccard@100_bm25'], True)} | {_f(m['recall@100'], True)} "
+            f"| {_f(m['queries_answered'], True)} | {m['search_seconds']:.1f} s |"
+        )
+    return lines
+
+
+TABLES = {"proof": proof_table, "mining": mining_table}
+
+
 def main(argv: list[str]) -> int:
     which = argv or list(FILES)
     for name in which:
@@ -87,7 +128,7 @@ def main(argv: list[str]) -> int:
             print(f"{path} not found: run python -m bench.{name.split('-')[0]} first")
             continue
         data = json.loads(path.read_text())
-        table = proof_table(data) if name == "proof" else annotation_table(data)
+        table = TABLES.get(name, annotation_table)(data)
         print(f"<!-- {file}: {data['command']} -->")
         print("\n".join(table) + "\n")
     return 0

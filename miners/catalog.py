@@ -26,6 +26,16 @@ query is the OR of
   are still found (after those that match fields), and a query with no dictionary match falls
   back to a title search.
 
+``config.title_search`` says how far the title search reaches:
+
+- ``always`` (the default): as above. On a titles-only catalog this makes the channel close
+  to BM25 over titles (Home Depot: Jaccard@100 with BM25 0.46).
+- ``unrecognised``: for a query in which catalog terms were recognised, only products that
+  match at least one of them are returned (the query's title words still order products that
+  match the same number of fields); a query with no recognised term is searched in titles.
+- ``never``: like ``unrecognised``, but a query with no recognised term finds nothing: a pure
+  field-matching catalog.
+
 Ranking, best first:
 
 1. the number of distinct fields (product type, brand, attributes) in which the product
@@ -95,14 +105,25 @@ _CHUNK = 256  # queries per connection checkout when ``search_workers`` threads 
 @dataclass(frozen=True, slots=True)
 class QueryPlan:
     """What a query searches: recognised phrases per field (type phrases end with the end
-    marker), and the words for the title."""
+    marker), the words for the title, and whether a product must match a field (``gated``)."""
 
     fields: dict[str, tuple[tuple[str, ...], ...]]
     words: tuple[str, ...]
+    gated: bool = False
 
 
-def plan_query(lexicon: Lexicon, query: str) -> QueryPlan:
-    """Match ``query`` against ``lexicon`` and group the phrases by field."""
+def plan_query(lexicon: Lexicon, query: str, title_search: str = "always") -> QueryPlan:
+    """Match ``query`` against ``lexicon`` and group the phrases by field.
+
+    Example:
+        >>> lexicon = Lexicon({"brand": ["dewalt"]}, {})
+        >>> plan_query(lexicon, "dewalt hammer", "never")
+        QueryPlan(fields={'brand': (('dewalt',),)}, words=('dewalt', 'hammer'), gated=True)
+        >>> plan_query(lexicon, "claw hammer", "unrecognised")
+        QueryPlan(fields={}, words=('claw', 'hammer'), gated=False)
+        >>> plan_query(lexicon, "claw hammer", "never").words
+        ()
+    """
     found = lexicon.match(query)
     fields: dict[str, list[tuple[str, ...]]] = {}
     for m in found.matches:
@@ -110,7 +131,12 @@ def plan_query(lexicon: Lexicon, query: str) -> QueryPlan:
             phrase = (*m.phrase, _END) if field == "product_type" else m.phrase
             fields.setdefault(field, []).append(phrase)
     ordered = {f: tuple(dict.fromkeys(fields[f])) for f in FIELDS if f in fields}
-    return QueryPlan(ordered, tuple(dict.fromkeys(found.tokens)))
+    words = tuple(dict.fromkeys(found.tokens))
+    if title_search == "always":
+        return QueryPlan(ordered, words)
+    if ordered:
+        return QueryPlan(ordered, words, gated=True)
+    return QueryPlan(ordered, words if title_search == "unrecognised" else ())
 
 
 def _driver(conn: Connection) -> Any:
@@ -151,20 +177,23 @@ class _Sqlite:
         with self.engine.connect() as conn:
             cursor = _driver(conn).cursor()
             for plan in plans:
-                if not plan.words:
+                if not plan.words and not plan.fields:
                     out.append([])
                     continue
                 parts = [self._expr(f, p) for f, p in plan.fields.items()]
-                full = " OR ".join([*parts, self._expr("title", [(w,) for w in plan.words])])
+                title = [self._expr("title", [(w,) for w in plan.words])] if plan.words else []
+                full = " OR ".join([*parts, *title])
                 nf = " + ".join(
                     f"(rowid IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?))"
                     for _ in parts
                 )
                 sql = (
                     f"SELECT rowid, {nf or '0'} AS nf, -bm25({FTS_TABLE}, {bm25}) AS s "
-                    f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ? "
-                    "ORDER BY nf DESC, s DESC, rowid LIMIT ?"
+                    f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?"
                 )
+                if plan.gated:  # only products that match a recognised field
+                    sql = f"SELECT * FROM ({sql}) WHERE nf > 0"
+                sql += " ORDER BY nf DESC, s DESC, rowid LIMIT ?"
                 out.append(cursor.execute(sql, [*parts, full, k]).fetchall())
             cursor.close()
         return out
@@ -200,22 +229,25 @@ class _Postgres:
         matched = " + ".join("coalesce((doc @@ %s::tsquery)::int, 0)" for _ in FIELDS)
         sql = (
             f"SELECT id, {matched} AS nf, ts_rank(%s::float4[], doc, %s::tsquery, 1) AS s "
-            f"FROM {TSVECTOR_TABLE} WHERE doc @@ %s::tsquery ORDER BY nf DESC, s DESC, id LIMIT %s"
+            f"FROM {TSVECTOR_TABLE} WHERE doc @@ %s::tsquery AND doc @@ %s::tsquery "
+            "ORDER BY nf DESC, s DESC, id LIMIT %s"
         )
         out: list[Any] = []
         with self.engine.connect() as conn:
             cursor = _driver(conn).cursor()
             for plan in plans:
-                if not plan.words:
+                if not plan.words and not plan.fields:
                     out.append([])
                     continue
                 parts = [
                     self._expr(f, plan.fields[f]) if f in plan.fields else None for f in FIELDS
                 ]
-                full = " | ".join(
-                    [*(p for p in parts if p), self._expr("title", [(w,) for w in plan.words])]
-                )
-                cursor.execute(sql, [*parts, scaled, full, full, k], prepare=True)
+                title = [self._expr("title", [(w,) for w in plan.words])] if plan.words else []
+                fields = " | ".join(p for p in parts if p)
+                full = " | ".join(p for p in (fields, *title) if p)
+                # gated: a product must match a recognised field as well as the whole query
+                gate = fields if plan.gated else full
+                cursor.execute(sql, [*parts, scaled, full, full, gate, k], prepare=True)
                 out.append(cursor.fetchall())
             cursor.close()
         return out
@@ -277,7 +309,7 @@ class CatalogChannel:
             raise StoreError("catalog channel: no index; call index() or load() first")
         if k < 1:
             raise StoreError(f"catalog channel: k must be at least 1, got {k}")
-        plans = [plan_query(self.lexicon, q) for q in queries]
+        plans = [plan_query(self.lexicon, q, self.config.title_search) for q in queries]
         chunks = [plans[i : i + _CHUNK] for i in range(0, len(plans), _CHUNK)]
         workers = min(self.config.search_workers, len(chunks))
         if self._in_memory or workers <= 1:

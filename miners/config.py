@@ -83,6 +83,14 @@ class CatalogChannelConfig(Section):
     search_workers: int = Field(
         default=2, ge=1, description="threads, each with its own connection, running queries"
     )
+    title_search: Literal["always", "unrecognised", "never"] = Field(
+        default="always",
+        description=(
+            "when the query's words are also searched in titles: always (ranked after products "
+            "that match recognised fields), only for queries with no recognised catalog term, or "
+            "never (a pure field-matching catalog: a query it does not understand finds nothing)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _known_weights(self) -> CatalogChannelConfig:

@@ -1,7 +1,8 @@
 """Mining: run every channel over the store's queries, keep their ranks, sort the disagreement.
 
 :func:`mine` indexes the catalog with each configured channel, searches every query, and writes
-each channel's top-K (rank, score) to ``retrievals`` and the disagreement sets (plus
+each channel's top-K (product ids and scores, one row per list: :mod:`store.ranked`) to
+``ranked_lists`` and the disagreement sets (plus
 token-similar and random negatives) to ``candidates``, one query batch per transaction. It
 records the run in ``runs`` with per-channel timings, pairwise overlap@K, the share of results
 unique to each channel and the counts per set.
@@ -19,7 +20,6 @@ already written (a query counts as written once it has candidates).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import resource
 import time
@@ -41,9 +41,10 @@ from miners.config import MiningConfig, MiningSettings
 from miners.disagreement import SETS, Cutoffs, OverlapCounter, classify_ranked
 from miners.negatives import TfidfNegatives, random_negatives
 from miners.registry import build_channel
-from store.bulk import bulk_insert
+from store.bulk import bulk_insert, json_text
 from store.catalog import ProductDoc, QueryRow, load_products, load_queries
 from store.ledger import Flow, recorded_run, runs_with_fingerprint
+from store.ranked import RANKED_COLUMNS, list_rows
 from store.schema import Candidate
 from store.splits import evaluation_queries
 
@@ -55,7 +56,6 @@ OVERLAP_KS = (100, 500)
 # Part of every run's fingerprint: bump it when a change to the miners changes their output,
 # so that runs mined by older code are not taken for the same run.
 MINER_VERSION = 4
-RETRIEVAL_COLUMNS = ("run_id", "query_id", "channel", "rank", "product_id", "score")
 CANDIDATE_COLUMNS = ("run_id", "query_id", "product_id", "candidate_set", "ranks")
 
 
@@ -210,33 +210,6 @@ def classify_query(
     return QueryCandidates(query_id, rows)
 
 
-def _retrieval_rows(
-    run_id: int,
-    query_ids: np.ndarray,
-    results: dict[str, SearchResult],
-    rows: slice,
-    keep: np.ndarray,
-) -> list[tuple[Any, ...]]:
-    """(run, query, channel, rank, product, score) tuples for a batch of queries, vectorised."""
-    out: list[tuple[Any, ...]] = []
-    for name, result in results.items():
-        ids = result.ids[rows]
-        mask = (ids >= 0) & keep[:, None]
-        ranks = np.broadcast_to(np.arange(1, ids.shape[1] + 1), ids.shape)
-        qids = np.broadcast_to(query_ids[:, None], ids.shape)
-        out.extend(
-            zip(
-                itertools.repeat(run_id),
-                qids[mask].tolist(),
-                itertools.repeat(name),
-                ranks[mask].tolist(),
-                ids[mask].tolist(),
-                result.scores[rows][mask].astype(float).tolist(),
-            )
-        )
-    return out
-
-
 @contextmanager
 def _bulk_connection(engine: Engine) -> Iterator[Connection]:
     """A connection for mining's bulk writes, in one transaction per use.
@@ -267,13 +240,19 @@ def _write_batch(
     keep: npt.NDArray[np.bool_],
     candidates: Sequence[QueryCandidates],
 ) -> int:
-    """Write one batch of queries' retrievals and candidates in one transaction."""
-    retrieval_rows = _retrieval_rows(run_id, query_ids[rows], results, rows, keep)
-    candidate_rows = [(run_id, c.query_id, *row) for c in candidates for row in c.rows]
+    """Write one batch of queries' ranked lists and candidates in one transaction; returns
+    the number of retrievals (list entries) written."""
+    lists = {name: (r.ids[rows][keep], r.scores[rows][keep]) for name, r in results.items()}
+    ranked = list_rows(run_id, query_ids[rows][keep].tolist(), lists)
+    candidate_rows = [
+        (run_id, c.query_id, pid, name, json_text(ranks))
+        for c in candidates
+        for pid, name, ranks in c.rows
+    ]
     with _bulk_connection(engine) as conn:
-        bulk_insert(conn, "retrievals", RETRIEVAL_COLUMNS, retrieval_rows)
-        bulk_insert(conn, "candidates", CANDIDATE_COLUMNS, candidate_rows, json_columns=("ranks",))
-    return len(retrieval_rows)
+        bulk_insert(conn, "ranked_lists", RANKED_COLUMNS, ranked)
+        bulk_insert(conn, "candidates", CANDIDATE_COLUMNS, candidate_rows)
+    return sum(row[3] for row in ranked)
 
 
 def _classify_and_write(

@@ -1,4 +1,4 @@
-"""Fast bulk inserts for the big tables (retrievals, candidates, judgments).
+"""Fast bulk inserts for the big tables (ranked lists, candidates, judgments).
 
 ORM and Core inserts build one dict per row; mining writes millions of rows, so this goes to
 the driver: ``COPY ... FROM STDIN`` on PostgreSQL (psycopg 3), ``executemany`` with tuples
@@ -7,13 +7,26 @@ elsewhere. It runs on the caller's connection, inside the caller's transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection
 
-__all__ = ["bulk_insert", "insert_ignore"]
+__all__ = ["bulk_insert", "insert_ignore", "json_text"]
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text for a JSON column written by :func:`bulk_insert`.
+
+    orjson: about ten times faster than :func:`json.dumps` on the millions of small objects
+    mining writes. NaN and infinities become ``null`` (JSON has no such numbers).
+
+    Example:
+        >>> json_text({"bm25": 1, "sets": ["easy_positive"]})
+        '{"bm25":1,"sets":["easy_positive"]}'
+    """
+    return orjson.dumps(value).decode()
 
 
 def bulk_insert(
@@ -25,13 +38,14 @@ def bulk_insert(
 ) -> int:
     """Insert ``rows`` (tuples in ``columns`` order) into ``table``; returns the row count.
 
-    Values of ``json_columns`` are serialised to JSON here; the table and column names are
+    Values of ``json_columns`` are serialised to JSON here (:func:`json_text`; rows whose JSON
+    is already text need no ``json_columns``); the table and column names are
     trusted identifiers from the schema, never user input.
     """
     encode = {list(columns).index(c) for c in json_columns}
     if encode:
         rows = [
-            tuple(json.dumps(v) if i in encode else v for i, v in enumerate(row)) for row in rows
+            tuple(json_text(v) if i in encode else v for i, v in enumerate(row)) for row in rows
         ]
     elif not isinstance(rows, list):
         rows = list(rows)

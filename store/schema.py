@@ -7,7 +7,8 @@ Tables, in pipeline order:
   a new hash, so judgments made on the old content stop being cache hits.
 - ``human_labels``: human relevance judgments on the internal 0–3 scale, with the raw label.
 - ``runs``: the ledger; one row per unit of work (ingest, mine, annotate, ...) with its lineage.
-- ``retrievals``: each channel's top-K (rank, score) per query for one mining run.
+- ``ranked_lists``: each channel's top-K (product ids and scores, best first) per query for one
+  mining run, one row per (run, query, channel); :mod:`store.ranked` reads and writes them.
 - ``candidates``: the disagreement sets of one mining run.
 - ``judgments``: one row per model call result, never overwritten.
 - ``labels``: the cascade's verdict per pair.
@@ -35,6 +36,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -54,7 +56,7 @@ __all__ = [
     "Label",
     "Product",
     "Query",
-    "Retrieval",
+    "RankedList",
     "Run",
 ]
 
@@ -161,22 +163,24 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Retrieval(Base):
-    """One channel's result at one rank for one query of one mining run.
+class RankedList(Base):
+    """One channel's top-K for one query of one mining run: a whole ranked list in one row.
 
-    The primary key is the natural one, (run, query, channel, rank): mining writes millions of
-    these rows (11,795 queries x 3 channels x 500 on Home Depot), so there is no surrogate id
-    and no second index to maintain.
+    ``product_ids`` holds the ids best first as little-endian int64, ``scores`` the channel's
+    scores in the same order as little-endian float32 (:mod:`store.ranked` encodes and decodes
+    them). One row per list instead of one per retrieval: Home Depot's 11,795 queries x 3
+    channels x top-500 are 35,385 rows, not 17.7 million, and mining writes them in seconds.
+    What later stages query by pair (each channel's rank of a candidate) is in ``candidates``.
     """
 
-    __tablename__ = "retrievals"
+    __tablename__ = "ranked_lists"
 
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
-    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    score: Mapped[float] = mapped_column(Float)
+    length: Mapped[int] = mapped_column(Integer)
+    product_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    scores: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Candidate(Base):

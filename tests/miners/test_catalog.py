@@ -123,6 +123,29 @@ def test_queries_without_dictionary_terms_fall_back_to_titles(channel: CatalogCh
     assert (result.ids[1] == -1).all() and np.isneginf(result.scores[1]).all()
 
 
+@pytest.mark.parametrize("source", ["structured", "titles"])
+def test_title_search_never_ranks_by_fields_alone(source: str, engine: Engine) -> None:
+    config = CONFIG.model_copy(update={"title_search": "never"})
+    channel = CatalogChannel(config, engine)
+    channel.index(structured() if source == "structured" else titles_only())
+    result = channel.search(["dewalt cordless drill", "textured tugboat"], 23)
+    # Only products matching a recognised field; the bit set (title says "drill") is not one.
+    found = [i for i, _ in result.row(0)]
+    assert set(found[:2]) == {1, 2} and 7 not in found
+    assert all(score >= 1 for _, score in result.row(0))
+    assert result.row(1) == []  # no catalog term recognised: nothing, no title fallback
+    if source == "structured":  # a hammer drill's type ends "drill": found for "drill"
+        assert 23 in [i for i, _ in channel.search(["drill"], 23).row(0)]
+
+
+def test_title_search_unrecognised_falls_back_only_without_terms(engine: Engine) -> None:
+    config = CONFIG.model_copy(update={"title_search": "unrecognised"})
+    channel = CatalogChannel(config, engine)
+    channel.index(structured())
+    assert ranked(channel, "textured tugboat")[0] == 17  # no term: searched in titles
+    assert 7 not in ranked(channel, "dewalt cordless drill", 23)  # terms found: fields only
+
+
 def test_fts_syntax_in_queries_does_not_raise(channel: CatalogChannel) -> None:
     result = channel.search(NASTY, 5)
     assert result.ids.shape == (len(NASTY), 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, delete, func, select
 
@@ -13,7 +14,8 @@ from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from miners.mine import mine
 from store.ledger import table_counts
-from store.schema import Candidate, Retrieval, Run
+from store.ranked import read_lists, retrievals
+from store.schema import Candidate, RankedList, Run
 from tests.conftest import ROOT, SAMPLE
 
 
@@ -59,14 +61,20 @@ def test_mine_the_sample(sample_store: Engine, tmp_path: Path) -> None:
     ), report.counts
     assert set(report.overlap["jaccard"][40]) == {"bm25|dense", "bm25|catalog", "dense|catalog"}
     with sample_store.connect() as conn:
-        retrievals = conn.execute(select(func.count()).select_from(Retrieval)).scalar_one()
+        lists = read_lists(conn, report.run_id)
         per_channel = dict(
             conn.execute(
-                select(Retrieval.channel, func.max(Retrieval.rank)).group_by(Retrieval.channel)
+                select(RankedList.channel, func.max(RankedList.length)).group_by(RankedList.channel)
             ).all()
         )
         run = conn.execute(select(Run.status, Run.counts).where(Run.id == report.run_id)).one()
-    assert retrievals == report.counts["retrievals_written"] > 0
+    rows = list(retrievals(lists))
+    assert len(lists) == 3 * report.queries  # one list per query and channel
+    assert len(rows) == report.counts["retrievals_written"] > 0
+    assert {rank for _, _, rank, _, _ in rows} == set(range(1, 41))
+    for (_, _), (ids, scores) in lists.items():  # best first, no padding, no repeats
+        assert (ids >= 0).all() and len(set(ids.tolist())) == len(ids)
+        assert (np.diff(scores) <= 1e-6).all()
     assert per_channel["dense"] == 40  # the dense channel always fills its top-K
     assert max(per_channel.values()) <= cfg.mining.top_k
     assert run.status == "succeeded" and run.counts["report"]["counts"] == report.counts
@@ -76,7 +84,7 @@ def test_mine_the_sample(sample_store: Engine, tmp_path: Path) -> None:
         )
     # Sets are disjoint per pair and token/random negatives were retrieved by no channel.
     with sample_store.connect() as conn:
-        retrieved = set(conn.execute(select(Retrieval.query_id, Retrieval.product_id)).all())
+        retrieved = {(q, p) for q, _, _, p, _ in retrievals(read_lists(conn, report.run_id))}
     for q, p, s in candidate_rows(sample_store, report.run_id):
         if s in ("token_negative", "random_negative"):
             assert (q, p) not in retrieved
@@ -100,7 +108,7 @@ def test_a_crashed_run_resumes_without_duplicates(
 
     def failing_insert(conn, table, columns, rows, **kwargs):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        if calls["n"] == 5:  # the third batch's retrievals (2 inserts per batch)
+        if calls["n"] == 5:  # the third batch's ranked lists (2 inserts per batch)
             raise RuntimeError("simulated crash")
         return real_insert(conn, table, columns, rows, **kwargs)
 
@@ -121,8 +129,10 @@ def test_a_crashed_run_resumes_without_duplicates(
     # The resumed run holds exactly what an uninterrupted run writes. (Same database type:
     # the catalog channel's full-text scores differ between FTS5 and tsvector.)
     resumed_rows = candidate_rows(sample_store, run_id)
+    with sample_store.connect() as conn:
+        resumed_lists = sorted(retrievals(read_lists(conn, run_id)))
     with sample_store.begin() as conn:
-        for table in (Candidate, Retrieval):
+        for table in (Candidate, RankedList):
             conn.execute(delete(table).where(table.run_id == run_id))
         conn.execute(delete(Run).where(Run.id == run_id))
     clean_cfg = sample_config(tmp_path / "clean")
@@ -130,3 +140,5 @@ def test_a_crashed_run_resumes_without_duplicates(
     clean = mine(sample_store, clean_cfg)
     assert not clean.reused
     assert candidate_rows(sample_store, clean.run_id) == resumed_rows
+    with sample_store.connect() as conn:
+        assert sorted(retrievals(read_lists(conn, clean.run_id))) == resumed_lists

@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import aliased
 
 from store.db import open_store
+from store.ranked import decode
 from store.schema import (
     Candidate,
     CurriculumExample,
@@ -46,7 +47,7 @@ from store.schema import (
     Label,
     Product,
     Query,
-    Retrieval,
+    RankedList,
     Run,
 )
 from tests.conftest import POSTGRES_URL, ROOT, SAMPLE
@@ -183,7 +184,6 @@ def _content(url: str) -> dict[str, list[tuple[Any, ...]]]:
         ),
         "queries": select(Query.external_id, Query.text, Query.segment),
         "human_labels": _by_keys(HumanLabel, HumanLabel.grade, HumanLabel.raw_label),
-        "retrievals": _by_keys(Retrieval, Retrieval.channel, Retrieval.rank, Retrieval.score),
         "candidates": _by_keys(Candidate, Candidate.candidate_set, Candidate.ranks),
         "judgments": _by_keys(
             Judgment,
@@ -217,8 +217,24 @@ def _content(url: str) -> dict[str, list[tuple[Any, ...]]]:
             )
             for name, query in tables.items()
         }
+        content["ranked lists"] = _ranked_lists(conn)
     engine.dispose()
     return content
+
+
+def _ranked_lists(conn: Any) -> list[tuple[Any, ...]]:
+    """Each ranked list as (query, channel, products, scores), products by external id."""
+    product = dict(conn.execute(select(Product.id, Product.external_id)).tuples().all())
+    rows = conn.execute(
+        select(
+            Query.external_id, RankedList.channel, RankedList.product_ids, RankedList.scores
+        ).join(Query, Query.id == RankedList.query_id)
+    )
+    out = []
+    for query, channel, ids, scores in rows:
+        products, values = decode(bytes(ids), bytes(scores))
+        out.append((query, channel, [product[i] for i in products.tolist()], values.tolist()))
+    return sorted(out)
 
 
 def _export(workdir: Path, url: str) -> dict[str, Any]:

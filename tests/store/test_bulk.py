@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
 from store.bulk import bulk_insert, insert_ignore
-from store.schema import Candidate, Judgment, Product, Query, Retrieval, Run
+from store.ranked import RANKED_COLUMNS, encode, read_lists
+from store.schema import Candidate, Judgment, Product, Query, Run
 
 
 @pytest.fixture
@@ -69,20 +71,20 @@ def test_bulk_insert_writes_rows_and_encodes_json(seeded: tuple[Engine, int]) ->
 
 def test_bulk_insert_takes_a_generator_of_plain_rows(seeded: tuple[Engine, int]) -> None:
     engine, run = seeded
-    rows = ((run, 1, "bm25", rank, pid, 10.0 - rank) for rank, pid in enumerate((3, 1, 2)))
+    rows = (
+        (run, 1, channel, *encode(np.array([3, 1, 2]) + shift, [3.0, 2.0, 1.0 - shift]))
+        for shift, channel in enumerate(("bm25", "dense"))
+    )
     with engine.begin() as conn:
-        n = bulk_insert(
-            conn,
-            "retrievals",
-            ["run_id", "query_id", "channel", "rank", "product_id", "score"],
-            rows,
-        )
-    assert n == 3
-    with engine.connect() as conn:
-        got = conn.execute(
-            select(Retrieval.rank, Retrieval.product_id, Retrieval.score).order_by(Retrieval.rank)
-        ).all()
-    assert [tuple(r) for r in got] == [(0, 3, 10.0), (1, 1, 9.0), (2, 2, 8.0)]
+        n = bulk_insert(conn, "ranked_lists", RANKED_COLUMNS, rows)
+    assert n == 2
+    with engine.connect() as conn:  # binary columns survive COPY (PostgreSQL) and executemany
+        lists = read_lists(conn, run)
+        assert read_lists(conn, run, [2]) == {}
+    assert {key: (ids.tolist(), s.tolist()) for key, (ids, s) in lists.items()} == {
+        (1, "bm25"): ([3, 1, 2], [3.0, 2.0, 1.0]),
+        (1, "dense"): ([4, 2, 3], [3.0, 2.0, 0.0]),
+    }
 
 
 def test_bulk_insert_of_nothing_is_zero(engine: Engine) -> None:

@@ -20,7 +20,7 @@ TABLES = [
     "labels",
     "products",
     "queries",
-    "retrievals",
+    "ranked_lists",
     "runs",
 ]
 
