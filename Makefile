@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.mining
 	$(BIN)/python -m bench.annotate_server
+	$(BIN)/python -m bench.mining_10x
 
 bench-labels: install
 	$(BIN)/python -m bench.annotation --retrain

@@ -17,6 +17,11 @@ is the share of the server's throughput that reaches the store.
 
     python -m bench.annotate_server [--pairs 300] [--concurrency 2]
         [--base-url URL --model NAME]   # any running OpenAI-compatible server instead
+        [--scripted-ms 50]              # a scripted server: our client-side cost alone
+
+``--scripted-ms`` serves every request from an in-process scripted server that answers
+``{"grade": 1}`` one request at a time after that many milliseconds: a server with no timing
+noise, so the share of its throughput annotate reaches measures annotate's own cost per call.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +57,52 @@ from store.schema import Judgment
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
+
+
+def scripted_server(latency_s: float) -> tuple[ThreadingHTTPServer, str]:
+    """An OpenAI-compatible server that answers every chat completion with ``{"grade": 1}``,
+    one request at a time, after ``latency_s`` seconds; returns it (serving) and its /v1 URL."""
+    serial = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _send(self, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._send({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with serial:
+                time.sleep(latency_s)
+            answer = {"role": "assistant", "content": '{"grade": 1}'}
+            self._send(
+                {
+                    "id": "scripted",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": "scripted",
+                    "choices": [
+                        {"index": i, "finish_reason": "stop", "message": answer}
+                        for i in range(request.get("n", 1))
+                    ],
+                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                }
+            )
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
 
 
 async def raw_client(
@@ -86,9 +139,13 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=RESULTS / "annotate-server.json")
     parser.add_argument("--base-url", help="a running server's /v1 URL (default: start one)")
     parser.add_argument("--model", help="the served model's name (with --base-url)")
+    parser.add_argument("--scripted-ms", type=float, help="use a scripted server (latency ms)")
     args = parser.parse_args()
-    process = None
-    if args.base_url:
+    process, scripted = None, None
+    if args.scripted_ms is not None:
+        scripted, url = scripted_server(args.scripted_ms / 1000)
+        model = f"scripted ({args.scripted_ms:g} ms a request, one at a time)"
+    elif args.base_url:
         url, model = args.base_url, args.model or "model"
     else:
         gguf = default_gguf_path()
@@ -151,6 +208,8 @@ def main() -> int:
             messages = [backend.messages(p, prompt) for p in called]
             raw, answered = asyncio.run(raw_client(url, tier, messages, args.concurrency))
     finally:
+        if scripted is not None:
+            scripted.shutdown()
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
