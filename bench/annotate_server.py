@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -210,10 +211,18 @@ def main() -> int:
     finally:
         if scripted is not None:
             scripted.shutdown()
+            scripted.server_close()
         if process is not None:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
     assert process is None or process.poll() is not None, "the llama.cpp server still runs"
+    if not calls or not answered:
+        print(f"nothing to compare: {len(calls)} model calls, {answered} raw answers")
+        return 1
     ours_rate, raw_rate = len(calls) / ours, answered / raw
     result.update(
         {

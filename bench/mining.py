@@ -227,16 +227,15 @@ def main() -> int:
         print(f"our dense precision: {precision}; compute without store writes: {compute:.1f} s")
 
         # 2. theirs, on the same catalog and the positive pairs of the same queries
-        queries = load_queries(engine, limit=args.queries)
         with engine.connect() as conn:
             mined_ids = {q for q, _ in read_lists(conn, report.run_id)}
-            pairs = conn.execute(
+            labelled = conn.execute(
                 select(HumanLabel.query_id, Query.text, Product.title)
                 .join(Query, Query.id == HumanLabel.query_id)
                 .join(Product, Product.id == HumanLabel.product_id)
                 .where(HumanLabel.grade >= 2)
             ).all()
-        pairs = [(q, p) for qid, q, p in pairs if qid in mined_ids]
+        pairs = [(q, p) for qid, q, p in labelled if qid in mined_ids]
         corpus = [p.title for p in load_products(engine)]
         job = Path(tmp) / "theirs.json"
         job.write_text(
@@ -249,8 +248,10 @@ def main() -> int:
             cwd=ROOT,
             capture_output=True,
             text=True,
-            check=True,
         )
+        if child.returncode:
+            print(child.stderr[-3000:], file=sys.stderr)
+            child.check_returncode()
         them = json.loads(child.stdout.strip().splitlines()[-1])
         print(
             f"mine_hard_negatives: {len(pairs):,} positive pairs over "
@@ -303,7 +304,7 @@ def main() -> int:
             print(f"{name}: {figures}")
 
         # 4. the catalog channel's title_search modes
-        order = [q for q in queries if q.id in mined_ids]
+        order = [q for q in load_queries(engine) if q.id in mined_ids]
         result["catalog_modes"] = catalog_modes(
             engine, cfg, [q.text for q in order], [q.id for q in order], tops["bm25"], relevant
         )
@@ -313,7 +314,7 @@ def main() -> int:
         texts = [q.text for q in order]
         speeds = {}
         for engine_name, n in (("bm25s", len(texts)), ("rank_bm25", args.rank_bm25_queries)):
-            channel = Bm25Channel(Bm25Config(engine=engine_name))  # type: ignore[arg-type]
+            channel = Bm25Channel(Bm25Config(engine=engine_name))
             channel.index(products)
             channel.search(texts[:10], 100)  # warm up (numba compiles on first use)
             t0 = time.perf_counter()

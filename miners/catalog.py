@@ -229,8 +229,7 @@ class _Postgres:
         matched = " + ".join("coalesce((doc @@ %s::tsquery)::int, 0)" for _ in FIELDS)
         sql = (
             f"SELECT id, {matched} AS nf, ts_rank(%s::float4[], doc, %s::tsquery, 1) AS s "
-            f"FROM {TSVECTOR_TABLE} WHERE doc @@ %s::tsquery AND doc @@ %s::tsquery "
-            "ORDER BY nf DESC, s DESC, id LIMIT %s"
+            f"FROM {TSVECTOR_TABLE} WHERE doc @@ %s::tsquery ORDER BY nf DESC, s DESC, id LIMIT %s"
         )
         out: list[Any] = []
         with self.engine.connect() as conn:
@@ -245,9 +244,9 @@ class _Postgres:
                 title = [self._expr("title", [(w,) for w in plan.words])] if plan.words else []
                 fields = " | ".join(p for p in parts if p)
                 full = " | ".join(p for p in (fields, *title) if p)
-                # gated: a product must match a recognised field as well as the whole query
+                # gated: only products that match a recognised field (scored on the whole query)
                 gate = fields if plan.gated else full
-                cursor.execute(sql, [*parts, scaled, full, full, gate, k], prepare=True)
+                cursor.execute(sql, [*parts, scaled, full, gate, k], prepare=True)
                 out.append(cursor.fetchall())
             cursor.close()
         return out

@@ -15,7 +15,7 @@ every channel (:func:`_retrieve`), classify each query's rank lists into sets
 Mining is idempotent and resumable. A run is identified by a fingerprint of the mining config,
 the products' content hashes and the queries: mining the same thing again returns the finished
 run without writing anything; a run that was killed resumes, skipping the query batches it had
-already written (a query counts as written once it has candidates).
+already written (a query counts as written once it has ranked lists or candidates).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from store.bulk import bulk_insert, json_text
 from store.catalog import ProductDoc, QueryRow, load_products, load_queries
 from store.ledger import Flow, recorded_run, runs_with_fingerprint
 from store.ranked import RANKED_COLUMNS, list_rows
-from store.schema import Candidate
+from store.schema import Candidate, RankedList
 from store.splits import evaluation_queries
 
 __all__ = ["MiningReport", "QueryCandidates", "classify_query", "mine"]
@@ -121,10 +121,16 @@ def _queries(
 
 
 def _done_queries(engine: Engine, run_id: int) -> set[int]:
+    """The queries a run has written: each has its ranked lists (even empty ones) and its
+    candidates, written together; a query may have no candidates (one channel, no sampled
+    negatives), and runs converted from ``retrievals`` may lack lists for queries no channel
+    answered, so either counts."""
     with engine.connect() as conn:
         return set(
             conn.execute(
-                select(Candidate.query_id).where(Candidate.run_id == run_id).distinct()
+                select(Candidate.query_id)
+                .where(Candidate.run_id == run_id)
+                .union(select(RankedList.query_id).where(RankedList.run_id == run_id))
             ).scalars()
         )
 

@@ -169,7 +169,8 @@ class RankedList(Base):
     ``product_ids`` holds the ids best first as little-endian int64, ``scores`` the channel's
     scores in the same order as little-endian float32 (:mod:`store.ranked` encodes and decodes
     them). One row per list instead of one per retrieval: Home Depot's 11,795 queries x 3
-    channels x top-500 are 35,385 rows, not 17.7 million, and mining writes them in seconds.
+    channels x top-500 are 35,385 rows, not up to 17.7 million, and mining writes them in
+    seconds.
     What later stages query by pair (each channel's rank of a candidate) is in ``candidates``.
     """
 

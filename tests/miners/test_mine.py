@@ -142,3 +142,32 @@ def test_a_crashed_run_resumes_without_duplicates(
     assert candidate_rows(sample_store, clean.run_id) == resumed_rows
     with sample_store.connect() as conn:
         assert sorted(retrievals(read_lists(conn, clean.run_id))) == resumed_lists
+
+
+def test_a_run_whose_queries_have_no_candidates_resumes(
+    sample_store: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One channel and no sampled negatives: every query gets its (possibly empty) ranked list
+    # and no candidate, so "written" cannot mean "has candidates" when a run resumes.
+    cfg = sample_config(tmp_path)
+    cfg.mining.channels = ["bm25"]
+    cfg.mining.token_negatives = cfg.mining.random_negatives = 0
+    real_insert = mine_module.bulk_insert
+    calls = {"n": 0}
+
+    def failing_insert(conn, table, columns, rows, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 5:  # the third batch
+            raise RuntimeError("simulated crash")
+        return real_insert(conn, table, columns, rows, **kwargs)
+
+    monkeypatch.setattr(mine_module, "bulk_insert", failing_insert)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        mine(sample_store, cfg)
+    monkeypatch.setattr(mine_module, "bulk_insert", real_insert)
+    resumed = mine(sample_store, cfg)
+    assert not resumed.reused
+    assert candidate_rows(sample_store, resumed.run_id) == set()
+    with sample_store.connect() as conn:
+        lists = read_lists(conn, resumed.run_id)
+    assert len(lists) == 40 and {channel for _, channel in lists} == {"bm25"}

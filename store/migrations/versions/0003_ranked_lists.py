@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-03 08:00:00
 
-``retrievals`` (one row per run, query, channel and rank: 17.7 million rows for one Home Depot
+``retrievals`` (one row per run, query, channel and rank: 15.6 million rows for one Home Depot
 mining run, written in 85–97 s) becomes ``ranked_lists``: each channel's list in one row, ids
 as little-endian int64 and scores as little-endian float32, best first (``store/ranked.py``).
 Rows written before are converted list by list, then ``retrievals`` is dropped; downgrading
