@@ -232,8 +232,14 @@ def run_cascade(
     *,
     batch_size: int = 64,
     run_id: int | None = None,
+    product_fields: Callable[[Sequence[Pair]], list[Pair]] | None = None,
 ) -> CascadeReport:
     """Label ``pairs`` with the cascade (see the module docstring); returns what it did.
+
+    ``pairs`` may come without their products' fields (as
+    :func:`annotator.pairs.as_pairs` builds them) when ``product_fields`` fills them in:
+    it is called once, on the pairs a tier will grade, so a run whose pairs are all labelled
+    reads no product (labels need only the ids and the content hash).
 
     With a progress display open (:mod:`core.progress`), each tier has a bar of the pairs it
     graded, with its rate (the first tier's with the time remaining).
@@ -247,6 +253,8 @@ def run_cascade(
     graded, failed = _labelled(engine, pairs, cid)
     twins = _twins(pairs, graded)
     todo = [group[0] for group in twins.values()]
+    if product_fields is not None and todo:
+        todo = product_fields(todo)
     retry = {key_of(p) for p in pairs if (p.query_id, p.product_id, p.product_hash) in failed}
     report.retried = sum(len(twins[key]) for key in retry)
     report.already_labelled = len(pairs) - sum(len(g) for g in twins.values())

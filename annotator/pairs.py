@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, select
 
@@ -21,8 +21,11 @@ from store.schema import Candidate, HumanLabel, Product, Query
 from store.splits import SplitsConfig, split_of
 
 __all__ = [
+    "CandidateRow",
     "LabelledPair",
+    "as_pairs",
     "candidate_pairs",
+    "candidate_rows",
     "labelled_pairs",
     "random_pairs",
     "with_product_fields",
@@ -94,19 +97,23 @@ def labelled_pairs(
     return out
 
 
-def candidate_pairs(
+class CandidateRow(NamedTuple):
+    """One mined candidate as the store keeps it: what sampling chooses among."""
+
+    query_id: int
+    product_id: int
+    candidate_set: str
+
+
+def candidate_rows(
     engine: Engine,
     run_id: int,
     sets: Sequence[str] | None = None,
     query_ids: Sequence[int] | None = None,
-) -> list[tuple[Pair, str]]:
-    """The mined candidates of a mining run (optionally of some queries) with their set,
-    ordered by query and product, *without* product fields (``pair.product`` is empty).
-
-    A mining run holds millions of candidates of which an annotation budget grades a few:
-    choose first (:func:`annotator.sampling.sample_candidates`), then read and sanitise the
-    chosen products once each with :func:`with_product_fields`.
-    """
+) -> list[CandidateRow]:
+    """The mined candidates of a mining run (optionally of some sets and queries), ordered by
+    query and product: plain rows, cheap enough to read by the million and sample from
+    (:func:`annotator.sampling.sample_candidates`) before anything is built for them."""
     stmt = (
         select(Candidate.query_id, Candidate.product_id, Candidate.candidate_set)
         .where(Candidate.run_id == run_id)
@@ -117,11 +124,42 @@ def candidate_pairs(
     if query_ids is not None:
         stmt = stmt.where(Candidate.query_id.in_(sorted(set(query_ids))))
     with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-        wanted = {q for q, _, _ in rows}
-        texts = {q: t for q, t in conn.execute(select(Query.id, Query.text)) if q in wanted}
+        return [CandidateRow(*row) for row in conn.execute(stmt)]
+
+
+def as_pairs(engine: Engine, rows: Sequence[CandidateRow]) -> list[Pair]:
+    """``rows`` as pairs with query text and product content hash but *without* product fields
+    (``pair.product`` is empty): fill those in with :func:`with_product_fields` for the pairs a
+    model will grade."""
+    queries = sorted({r.query_id for r in rows})
+    texts: dict[int, str] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(queries), 5000):
+            chunk = queries[start : start + 5000]
+            texts.update(
+                conn.execute(select(Query.id, Query.text).where(Query.id.in_(chunk))).all()
+            )
         hashes = dict(conn.execute(select(Product.id, Product.content_hash)).all())
-    return [(Pair(q, p, hashes[p], texts[q], _NO_FIELDS), name) for q, p, name in rows]
+    return [Pair(q, p, hashes[p], texts[q], _NO_FIELDS) for q, p, _ in rows]
+
+
+def candidate_pairs(
+    engine: Engine,
+    run_id: int,
+    sets: Sequence[str] | None = None,
+    query_ids: Sequence[int] | None = None,
+) -> list[tuple[Pair, str]]:
+    """The mined candidates of a mining run (optionally of some queries) with their set,
+    ordered by query and product, *without* product fields (``pair.product`` is empty).
+
+    A mining run holds millions of candidates of which an annotation budget grades a few:
+    to grade, choose among :func:`candidate_rows` first, then build :func:`as_pairs` and read
+    the products of those a tier grades with :func:`with_product_fields`.
+    """
+    rows = candidate_rows(engine, run_id, sets, query_ids)
+    return [
+        (pair, row.candidate_set) for pair, row in zip(as_pairs(engine, rows), rows, strict=True)
+    ]
 
 
 _NO_FIELDS: dict[str, Any] = {}

@@ -8,13 +8,15 @@ a seeded shuffle of that query's candidates, so it depends on the seed and the q
 and orders queries by a seeded hash, so that a ``--limit`` takes whole queries spread over
 the catalog. The dataset card states the policy.
 
+It works on plain :class:`annotator.pairs.CandidateRow` rows, so that a mining run's
+millions of candidates cost a read and a shuffle, and only the chosen become pairs.
+
 Example:
-    >>> from annotator.backends.base import Pair
-    >>> cands = [(Pair(q, p, f"h{p}", "q", {}), s) for q in (1, 2) for p, s in
+    >>> cands = [CandidateRow(q, p, s) for q in (1, 2) for p, s in
     ...          [(10, "easy_positive"), (11, "hard_negative"), (12, "hard_negative")]]
     >>> policy = SampleConfig(per_set={"hard_negative": 1})
-    >>> len(sample_candidates(cands, policy))
-    4
+    >>> [(c.query_id, c.candidate_set) for c in sample_candidates(cands, policy)][:2]
+    [(1, 'easy_positive'), (1, 'hard_negative')]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 
 from pydantic import Field, field_validator
 
-from annotator.backends.base import Pair
+from annotator.pairs import CandidateRow
 from core.config import Section
 from core.hashing import seeded_int
 from store.schema import CANDIDATE_SETS
@@ -58,29 +60,32 @@ class SampleConfig(Section):
         return self.per_query is not None or bool(self.per_set)
 
 
-def _shuffled(items: list[Pair], *key: object) -> list[Pair]:
-    out = sorted(items, key=lambda p: p.product_id)
+def _shuffled(items: list[CandidateRow], *key: object) -> list[CandidateRow]:
+    out = sorted(items, key=lambda c: c.product_id)
     random.Random(seeded_int(*key)).shuffle(out)
     return out
 
 
-def sample_candidates(candidates: Sequence[tuple[Pair, str]], policy: SampleConfig) -> list[Pair]:
-    """The candidates to grade under ``policy`` (all of them, in order, when it is inactive)."""
+def sample_candidates(
+    candidates: Sequence[CandidateRow], policy: SampleConfig
+) -> list[CandidateRow]:
+    """The candidates to grade under ``policy`` (all of them, in order, when it is inactive):
+    queries in a seeded order, each query's chosen candidates by product id."""
     if not policy.active:
-        return [pair for pair, _ in candidates]
-    by_query: dict[int, dict[str, list[Pair]]] = {}
-    for pair, name in candidates:
-        by_query.setdefault(pair.query_id, {}).setdefault(name, []).append(pair)
+        return list(candidates)
+    by_query: dict[int, dict[str, list[CandidateRow]]] = {}
+    for row in candidates:
+        by_query.setdefault(row.query_id, {}).setdefault(row.candidate_set, []).append(row)
     order = sorted(by_query, key=lambda q: seeded_int(policy.seed, "sample-order", q))
-    out: list[Pair] = []
+    out: list[CandidateRow] = []
     for query in order:
-        kept: list[Pair] = []
-        for name, pairs in sorted(by_query[query].items()):
+        kept: list[CandidateRow] = []
+        for name, rows in sorted(by_query[query].items()):
             cap = policy.per_set.get(name)
-            chosen = _shuffled(pairs, policy.seed, "set", query, name)
+            chosen = _shuffled(rows, policy.seed, "set", query, name)
             kept.extend(chosen if cap is None else chosen[:cap])
         kept = _shuffled(kept, policy.seed, "query", query)
         if policy.per_query is not None:
             kept = kept[: policy.per_query]
-        out.extend(sorted(kept, key=lambda p: p.product_id))
+        out.extend(sorted(kept, key=lambda c: c.product_id))
     return out

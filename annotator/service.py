@@ -24,7 +24,8 @@ from annotator.evaluate import CalibrationOutcome, calibrate_cascade, require_sp
 from annotator.fitting import cap_split
 from annotator.pairs import (
     LabelledPair,
-    candidate_pairs,
+    as_pairs,
+    candidate_rows,
     labelled_pairs,
     random_pairs,
     with_product_fields,
@@ -37,7 +38,7 @@ from core.hashing import seeded_int
 from prompts import load_prompt
 from store.ledger import Flow, RunRecord, recorded_run, resolve_run, succeeded_ids
 from store.locks import work_lock
-from store.schema import CANDIDATE_SETS, Calibration
+from store.schema import CANDIDATE_SETS, Calibration, Candidate
 
 __all__ = [
     "annotate",
@@ -280,7 +281,11 @@ def annotation_batches(
 ) -> list[list[int]]:
     """The queries of a mining run's candidates in batches (the unit of annotation fan-out),
     in a seeded order, so that ``max_queries`` takes queries spread over the run."""
-    found = {pair.query_id for pair, _ in candidate_pairs(engine, mining_run, sets)}
+    stmt = select(Candidate.query_id).distinct().where(Candidate.run_id == mining_run)
+    if sets is not None:
+        stmt = stmt.where(Candidate.candidate_set.in_(list(sets)))
+    with engine.connect() as conn:
+        found = list(conn.execute(stmt).scalars())
     queries = sorted(found, key=lambda q: seeded_int(seed, "sample-order", q))
     if max_queries is not None:
         queries = queries[:max_queries]
@@ -414,15 +419,20 @@ def annotate_queries(
         limit: only the first ``limit`` pairs (by query, product).
     """
     prompt = load_prompt()
-    candidates = candidate_pairs(engine, mining_run, sets, query_ids)
-    chosen = sample_candidates(candidates, config.annotation.sample)[:limit]
-    pairs = with_product_fields(engine, chosen)
+    candidates = candidate_rows(engine, mining_run, sets, query_ids)
+    chosen = as_pairs(engine, sample_candidates(candidates, config.annotation.sample)[:limit])
     # One lock per query and cascade, whatever the batching: two flows, two workers or a CLI
     # run that overlap on a query take turns on it, and the second finds its labels.
     cid = cascade_id(tiers, prompt)
-    with work_lock(engine, [f"annotate:{cid}:{q}" for q in {p.query_id for p in pairs}]):
+    with work_lock(engine, [f"annotate:{cid}:{q}" for q in {p.query_id for p in chosen}]):
         report = run_cascade(
-            engine, tiers, prompt, pairs, batch_size=config.annotation.batch_size, run_id=run.id
+            engine,
+            tiers,
+            prompt,
+            chosen,
+            batch_size=config.annotation.batch_size,
+            run_id=run.id,
+            product_fields=lambda todo: with_product_fields(engine, todo),
         )
     run.counts = asdict(report)
     return report

@@ -48,9 +48,11 @@ from sqlalchemy import Engine
 from annotator.backends.base import Pair
 from annotator.backends.cross_encoder import TIER_FILE, pair_text
 from annotator.base_models import resolve_base_model
+from annotator.combiner import COMBINER_FILE, CombinerFit, fit_combiner
 from annotator.config import Tier1Training
 from annotator.decision import fit_decider, qwk
 from annotator.pairs import LabelledPair
+from annotator.signals import CatalogStats
 from core.errors import DissentError
 from core.hashing import content_hash, seeded_unit
 from core.models import cpu_has_bf16
@@ -117,6 +119,8 @@ class TrainingSet:
     fit: list[Example]
     dev: list[Example]
     counts: dict[str, int] = field(default_factory=dict)
+    catalog: CatalogStats | None = None  # title statistics for the combiner's lexical signals
+    dev_negatives: list[Example] = field(default_factory=list)  # the combiner's, not the epoch's
 
 
 def _is_dev(pair: Pair, fraction: float, seed: int) -> bool:
@@ -190,9 +194,17 @@ def training_set(
     boilerplate = _appended(
         fit, round(settings.boilerplate_share * len(fit)), seed, TRAINING_BOILERPLATE, "boilerplate"
     )
+    catalog, dev_negatives = None, []
+    if settings.signals and dev:
+        if "lexical" in settings.signals:
+            catalog = CatalogStats.from_titles(p.title for p in load_products(engine))
+        share = round(settings.negative_share * len(dev))
+        dev_negatives = _negatives(engine, dev, share, seed + 1)
     return TrainingSet(
         fit=examples + negatives + injected + boilerplate,
         dev=[Example(lp.pair.query, dict(lp.pair.product), lp.grade) for lp in dev],
+        catalog=catalog,
+        dev_negatives=dev_negatives,
         counts={
             "human": len(examples),
             "negative": len(negatives),
@@ -214,6 +226,7 @@ class TrainingResult:
     seconds: float
     counts: dict[str, int]
     precision: str
+    combiner: dict[str, Any] | None = None  # annotator.combiner.CombinerFit.summary()
 
 
 def _batches(n: int, size: int, rng: random.Random) -> list[list[int]]:
@@ -345,6 +358,27 @@ def _dev_qwk(trainer: _Trainer, dev: Sequence[Example]) -> float:
     return qwk(human, fit_decider("qwk", dists, human).grades(dists))
 
 
+def _fit_combiner(trainer: _Trainer, data: TrainingSet, settings: Tier1Training) -> CombinerFit:
+    """The combiner of the trained model's answers and the channel signals, fitted on the dev
+    slice plus random products for its queries (so that it too learns what unrelated means)."""
+    examples = [*data.dev, *data.dev_negatives] if data.dev and settings.signals else []
+    fitted = fit_combiner(
+        trainer.predict(examples) if examples else np.zeros((0, 4)),
+        [e.query for e in examples],
+        [e.product for e in examples],
+        [e.grade for e in examples],
+        [e.query for e in examples],  # folds by query
+        signals=settings.signals if examples else [],
+        stats=data.catalog,
+        dense_model=settings.dense_model,
+        min_pairs=settings.combiner_min_pairs,
+        min_gain=settings.combiner_min_gain,
+        seed=settings.seed,
+    )
+    log.info("tier 1 combiner: %s", fitted.summary())
+    return fitted
+
+
 def train_tier1_model(
     data: TrainingSet,
     output_dir: Path,
@@ -384,6 +418,10 @@ def train_tier1_model(
     if best_state is not None:
         trainer.restore(best_state)
     trainer.save(output_dir)
+    fitted = _fit_combiner(trainer, data, settings)
+    (output_dir / COMBINER_FILE).unlink(missing_ok=True)  # a retrained model's old combiner
+    if fitted.combiner is not None:
+        fitted.combiner.save(output_dir)
     result = TrainingResult(
         str(output_dir),
         epoch,
@@ -392,6 +430,7 @@ def train_tier1_model(
         time.perf_counter() - started,
         data.counts,
         trainer.precision,
+        fitted.summary(),
     )
     meta = {
         "fields": list(settings.fields),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,10 @@ from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
 from annotator.backends.cross_encoder import TIER_FILE, CrossEncoderBackend, pair_text
+from annotator.combiner import COMBINER_FILE, fit_combiner
 from annotator.config import Tier1Training
 from annotator.pairs import LabelledPair, labelled_pairs
+from annotator.signals import CatalogStats
 from annotator.tier1 import TRAINING_BOILERPLATE, TrainingResult, train_tier1_model, training_set
 from core.errors import DissentError
 from ingest import ingest_dataset
@@ -20,6 +23,7 @@ from ingest.mapping import load_mapping
 from prompts import load_prompt
 from store.db import open_store
 from store.splits import SplitsConfig
+from tests.annotator.test_combiner import synthetic_pairs
 from tests.conftest import SAMPLE
 
 pytestmark = pytest.mark.slow
@@ -94,8 +98,10 @@ def test_trained_tier_grades_with_four_way_distributions(
     meta = json.loads((Path(trained.output_dir) / TIER_FILE).read_text())
     assert meta["fields"] == list(SETTINGS.fields) and meta["result"]["best_epoch"]
     backend = CrossEncoderBackend(trained.output_dir)
+    assert not backend.loaded  # the weights load on the first grade, not before
     train = [lp for lp in sample[1] if lp.split == "train"]
     answers = backend.grade([lp.pair for lp in train], load_prompt())
+    assert backend.loaded
     dists = np.array([a.distribution for a in answers])
     assert dists.shape == (len(train), 4)
     np.testing.assert_allclose(dists.sum(axis=1), 1.0, atol=1e-3)
@@ -123,9 +129,44 @@ def test_the_model_id_is_the_weights_not_the_folder(
     assert CrossEncoderBackend(retrained.output_dir).model_id != first
 
 
+def test_a_saved_combiner_changes_the_answers_and_the_model_id(
+    trained: TrainingResult, sample: tuple[Engine, list[LabelledPair]], tmp_path: Path
+) -> None:
+    # training fitted a combiner or said why not (the sample's dev slice is small)
+    assert trained.combiner is not None and trained.combiner["reason"]
+    plain = tmp_path / "plain"
+    shutil.copytree(trained.output_dir, plain)
+    (plain / COMBINER_FILE).unlink(missing_ok=True)
+    combined = tmp_path / "combined"
+    shutil.copytree(plain, combined)
+    pairs = [lp.pair for lp in sample[1]]
+    before = CrossEncoderBackend(plain)
+    dists = np.array([a.distribution for a in before.grade(pairs, load_prompt())])
+    # any fitted combiner applies to any pairs: one fitted where the signals carry the grade
+    d, queries, products, grades = synthetic_pairs()
+    stats = CatalogStats.from_titles(p.product["title"] for p in pairs)
+    fit = fit_combiner(d, queries, products, grades, queries, signals=["lexical"], stats=stats)
+    assert fit.combiner is not None, fit.reason
+    fit.combiner.save(combined)
+    after = CrossEncoderBackend(combined)
+    assert after.model_id != before.model_id  # same weights, another model
+    answers = after.grade(pairs, load_prompt())
+    out = np.array([a.distribution for a in answers])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-6)
+    expected = fit.combiner.apply(dists, [p.query for p in pairs], [p.product for p in pairs])
+    np.testing.assert_allclose(out, expected, atol=1e-3)
+    assert not np.allclose(out, dists, atol=1e-3)
+
+
 def test_an_untrained_tier_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DissentError, match="train tier 1 first"):
         CrossEncoderBackend(tmp_path / "nothing-here")
+
+
+def test_a_classifier_without_four_outputs_is_refused_before_loading(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b"}}))
+    with pytest.raises(DissentError, match="has 2 outputs; need 4"):
+        CrossEncoderBackend(tmp_path)
 
 
 def test_training_refuses_empty_or_bad_examples(sample: tuple[Engine, list[LabelledPair]]) -> None:

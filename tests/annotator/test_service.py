@@ -13,11 +13,16 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
+from annotator import service
+from annotator.backends.base import Backend, Pair
+from annotator.backends.cross_encoder import CrossEncoderBackend
 from annotator.evaluate import CalibrationOutcome
 from annotator.service import annotate, calibrate, train_tier1
 from core.errors import DissentError
@@ -133,8 +138,28 @@ def test_annotate_grades_candidates_and_a_rerun_is_all_cache_hits(
 ) -> None:
     first = annotate(store, config, limit=40)
     assert first.pairs == 40 and sum(first.decided_by.values()) + first.failed == 40
-    again = annotate(store, config, limit=40)
+    read: list[int] = []
+    real = service.with_product_fields
+
+    def spy(engine: Engine, pairs: Sequence[Pair]) -> list[Pair]:
+        read.append(len(pairs))
+        return real(engine, pairs)
+
+    built: list[Backend] = []
+    real_build = service.build_backend
+
+    def build(*args: Any, **kwargs: Any) -> Backend:
+        built.append(real_build(*args, **kwargs))
+        return built[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "with_product_fields", spy)
+        patch.setattr(service, "build_backend", build)
+        again = annotate(store, config, limit=40)
     assert again.already_labelled == 40 and sum(again.model_calls.values()) == 0
+    # a run with nothing to grade reads no product and loads no cross-encoder weights
+    assert read == [] and built
+    assert all(not b.loaded for b in built if isinstance(b, CrossEncoderBackend))
 
 
 def test_agreement_gate_fails_the_run_after_writing_the_report(
