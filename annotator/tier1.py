@@ -28,6 +28,10 @@ QWK is best. Other ``cross_encoder`` tiers train the same way from another ``bas
 the weights when the model is saved. The product text the model reads is chosen by ``fields`` and
 ``description_chars``; both are saved beside the weights (``dissent-tier.json``) so the
 backend reads products the way the model was trained (:func:`~annotator.backends.cross_encoder.pair_text`).
+
+After training, :mod:`annotator.combiner` fits a regression of the model's answers and the
+pairs' channel signals (``signals``) on the dev slice plus random products for its queries,
+and saves it beside the weights when it gains at least ``combiner_min_gain`` there.
 """
 
 from __future__ import annotations
