@@ -52,7 +52,16 @@ class ExportConfig(Section):
     push_to_hub: str | None = None
 
 
-Recipe = Literal["human", "mixed", "staged", "human+staged", "staged-masked", "staged+graded"]
+Recipe = Literal[
+    "human",
+    "mixed",
+    "staged",
+    "human+staged",
+    "human+mixed",
+    "staged-inbatch",
+    "staged-masked",
+    "staged+graded",
+]
 RECIPES: tuple[Recipe, ...] = typing.get_args(Recipe)
 
 

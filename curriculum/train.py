@@ -9,6 +9,8 @@ shared encoder for queries and products) and trains through its stages in order:
 | ``mixed`` | every curriculum example in one shuffled stage, MNR on (query, positive, negative) |
 | ``staged`` | the curriculum: stage 1 BCE → stage 2 MNR → stage 3 Triplet |
 | ``human+staged`` | the human-label stage, then the curriculum |
+| ``human+mixed`` | one MNR stage: the human pairs and the ``mixed`` triplets, batches interleaved |
+| ``staged-inbatch`` | the curriculum with stage 3's triplets under MNR (in-batch negatives kept) |
 | ``staged-masked`` | the curriculum with ROAR's false-negative mask in stage 2 (δ = 0.1) |
 | ``staged+graded`` | the curriculum, then ROAR's graded odds-ratio stage on the graded list |
 
@@ -16,7 +18,12 @@ The curriculum comes from an export (``dissent export``: its ``train`` splits); 
 labels from the store, tier-training split only — evaluation queries never reach a recipe.
 ``mixed`` uses the same examples as ``staged``: stage 2 and 3 triplets, and stage 1's
 positives each paired with one of its query's stage-1 negatives (a random one where the query
-has none).
+has none). ``human+mixed`` adds the curriculum to the human labels without an order between
+them: each source keeps its own cap (``train.max_examples_per_stage``), pairs and triplets are
+batched apart (an MNR batch holds one width) and the batches are shuffled together.
+``staged-inbatch`` tells whether stage 3 hurts through its negatives or through its loss: the
+same triplets, but under MNR, where every other product of the batch stays a negative too
+(Triplet sees only its one negative, so nothing holds the rest of the catalog away).
 
 Training is a plain loop around sentence-transformers' own losses (the same modules its
 trainer calls): MNR batches hold no query or product twice (sentence-transformers'
@@ -70,6 +77,8 @@ _STAGES: dict[str, list[tuple[str, str]]] = {  # recipe -> [(data, loss)]
         ("stage2_mnr", "mnr"),
         ("stage3_triplet", "triplet"),
     ],
+    "human+mixed": [("human+mixed", "mnr")],
+    "staged-inbatch": [("stage1_bce", "bce"), ("stage2_mnr", "mnr"), ("stage3_triplet", "mnr")],
     "staged-masked": [
         ("stage1_bce", "bce"),
         ("stage2_mnr", "masked_mnr"),
@@ -163,18 +172,26 @@ def _rows(
     stage: Stage, engine: Engine, config: TrainSettings, export: Path, seed: int
 ) -> list[Row]:
     rng = random.Random(seed)
-    if stage.data == "human":
-        rows = _human_rows(engine, config)
-    elif stage.data == "mixed":
-        rows = _mixed_rows(export, rng)
-    else:
-        rows = _export_rows(export, stage.data)
-    limit = config.train.max_examples_per_stage
-    if limit is not None and len(rows) > limit:
-        rows = rng.sample(rows, limit)
-    if not rows:
-        raise DissentError(f"stage {stage.data} has no training examples")
+
+    def source_rows(source: str) -> list[Row]:
+        if source == "human":
+            return _human_rows(engine, config)
+        if source == "mixed":
+            return _mixed_rows(export, rng)
+        return _export_rows(export, source)
+
+    rows: list[Row] = []
+    for source in stage.data.split("+"):  # "human+mixed": each source capped on its own
+        found = _capped(source_rows(source), config, rng)
+        if not found:
+            raise DissentError(f"stage {source} has no training examples")
+        rows += found
     return rows
+
+
+def _capped(rows: list[Row], config: TrainSettings, rng: random.Random) -> list[Row]:
+    limit = config.train.max_examples_per_stage
+    return rng.sample(rows, limit) if limit is not None and len(rows) > limit else rows
 
 
 # --------------------------------------------------------------------------------- batches
@@ -205,6 +222,20 @@ def _plain_batches(rows: Sequence[Row], size: int, rng: random.Random) -> list[l
     order = list(rows)
     rng.shuffle(order)
     return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def _batches_by_width(
+    rows: Sequence[Row], size: int, rng: random.Random, batcher: Callable[..., list[list[Row]]]
+) -> list[list[Row]]:
+    """Batches of rows of one width each (pairs apart from triplets), shuffled together."""
+    widths: dict[int, list[Row]] = {}
+    for row in rows:
+        widths.setdefault(len(row), []).append(row)
+    if len(widths) == 1:
+        return batcher(rows, size, rng)
+    batches = [b for width in sorted(widths) for b in batcher(widths[width], size, rng)]
+    rng.shuffle(batches)
+    return batches
 
 
 # ---------------------------------------------------------------------------------- losses
@@ -324,7 +355,7 @@ def _train_stage(
     model.train()
     total, count = 0.0, 0
     for epoch in range(config.epochs):
-        batches = batcher(rows, config.batch_size, rng)
+        batches = _batches_by_width(rows, config.batch_size, rng, batcher)
         for batch in track(batches, f"{label} epoch {epoch + 1}", total=len(batches)):
             with torch.autocast(device, dtype=torch.bfloat16, enabled=_bf16(config, model)):
                 loss = step(model, batch)

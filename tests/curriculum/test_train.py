@@ -13,8 +13,15 @@ from core.errors import DissentError
 from curriculum.build import build_curriculum
 from curriculum.export import export_curriculum
 from curriculum.losses import MaskedMultipleNegativesRankingLoss, graded_odds_ratio_loss
-from curriculum.train import _mixed_rows, _unique_batches, recipe_stages, train_recipes
+from curriculum.train import (
+    _batches_by_width,
+    _mixed_rows,
+    _unique_batches,
+    recipe_stages,
+    train_recipes,
+)
 from flows.config import PipelineConfig
+from store.schema import HumanLabel
 from tests.curriculum.conftest import HandStore
 
 
@@ -38,6 +45,25 @@ def test_recipes_list_their_stages_in_order() -> None:
     assert [s.loss for s in recipe_stages("staged-masked")] == ["bce", "masked_mnr", "triplet"]
     assert recipe_stages("human+staged")[0].data == "human"
     assert recipe_stages("staged+graded")[-1].loss == "graded"
+    # the same stages as `staged`, but stage 3's triplets under MNR
+    inbatch = recipe_stages("staged-inbatch")
+    assert [s.data for s in inbatch] == [s.data for s in recipe_stages("staged")]
+    assert [s.loss for s in inbatch] == ["bce", "mnr", "mnr"]
+    assert [(s.data, s.loss) for s in recipe_stages("human+mixed")] == [("human+mixed", "mnr")]
+
+
+def test_pairs_and_triplets_are_batched_apart_and_shuffled_together() -> None:
+    pairs = [(f"q{i}", f"p{i}") for i in range(6)]
+    triplets = [(f"a{i}", f"b{i}", f"c{i}") for i in range(6)]
+    batches = _batches_by_width(pairs + triplets, 2, random.Random(0), _unique_batches)
+    assert sorted(r for b in batches for r in b) == sorted(pairs + triplets)
+    assert all(len({len(row) for row in batch}) == 1 for batch in batches)
+    widths = [len(batch[0]) for batch in batches]
+    assert widths != sorted(widths) and widths != sorted(widths, reverse=True)  # interleaved
+    # one width: exactly the batcher's own batches
+    assert _batches_by_width(pairs, 2, random.Random(1), _unique_batches) == _unique_batches(
+        pairs, 2, random.Random(1)
+    )
 
 
 def test_the_false_negative_mask_drops_only_candidates_above_the_positive() -> None:
@@ -90,7 +116,7 @@ def test_every_curriculum_recipe_trains_saves_and_resumes(
     exported: tuple[HandStore, PipelineConfig],
 ) -> None:
     store, cfg = exported
-    recipes = ["staged", "mixed", "staged-masked", "staged+graded"]
+    recipes = ["staged", "mixed", "staged-inbatch", "staged-masked", "staged+graded"]
     reports = train_recipes(store.engine, cfg, recipes=recipes)  # type: ignore[arg-type]
     for report in reports:
         final = Path(report.model_dir)
@@ -110,12 +136,37 @@ def test_every_curriculum_recipe_trains_saves_and_resumes(
     assert again.resumed_from == 2 and len(again.stages) == 3
 
 
+@pytest.mark.slow
+def test_human_plus_mixed_trains_on_both_sources_each_capped(
+    exported: tuple[HandStore, PipelineConfig],
+) -> None:
+    store, cfg = exported
+    cfg.splits.fractions = (1.0, 0.0, 0.0, 0.0)  # every hand-built query in tier training
+    with store.engine.begin() as conn:
+        for product, query in (("p1", "q1"), ("p2", "q1"), ("p11", "q2")):
+            conn.execute(
+                HumanLabel.__table__.insert().values(
+                    query_id=store.query[query],
+                    product_id=store.product[product],
+                    grade=3,
+                    raw_label="3",
+                    source="hand",
+                )
+            )
+    cfg.train.max_examples_per_stage = 3  # 3 human pairs and 3 of the 8 mixed triplets
+    report = train_recipes(store.engine, cfg, recipes=["human+mixed"])[0]
+    assert [(s["data"], s["examples"]) for s in report.stages] == [("human+mixed", 6)]
+    assert (Path(report.model_dir) / "model.safetensors").exists()
+
+
 def test_a_recipe_without_data_is_a_clear_error(
     exported: tuple[HandStore, PipelineConfig],
 ) -> None:
     store, cfg = exported  # the hand-built store has no human labels
     with pytest.raises(DissentError, match="stage human has no training examples"):
         train_recipes(store.engine, cfg, recipes=["human"])
+    with pytest.raises(DissentError, match="stage human has no training examples"):
+        train_recipes(store.engine, cfg, recipes=["human+mixed"])
 
 
 def test_the_triplet_stage_stops_pushing_once_the_margin_holds() -> None:
