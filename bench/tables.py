@@ -65,17 +65,22 @@ def annotation_table(data: dict[str, Any]) -> list[str]:
 
 
 def proof_table(data: dict[str, Any]) -> list[str]:
-    """Per model: the full-catalog metrics, NDCG@10 per segment and the paired test."""
+    """Per model: the full-catalog metrics, NDCG@10 per segment and the paired tests (against
+    the base, and against each model the evaluation was asked to test against)."""
     segments = list(data["segments"])
     head = ["model", "NDCG@10", "Recall@100", "grade-0 in top 10", "NDCG@10 judged only"]
     head += [f"NDCG@10 {s} ({data['segments'][s]})" for s in segments]
-    head += ["p (NDCG@10 vs base)"]
+    against = data.get("p_values_against", {})
+    references = list(dict.fromkeys(r for versus in against.values() for r in versus))
+    head += ["p (NDCG@10 vs base)"] + [f"p (NDCG@10 vs {r})" for r in references]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, overall in data["models"].items():
         cells = [name] + [_f(overall.get(m), m == "grade0_top10") for m in METRICS]
         cells += [_f(data["by_segment"][name].get(s, {}).get("ndcg@10")) for s in segments]
-        p = data["p_values"][name].get("ndcg@10")
-        cells.append("–" if p is None else f"{p:.2g}")
+        for p in [data["p_values"][name].get("ndcg@10")] + [
+            against.get(name, {}).get(r, {}).get("ndcg@10") for r in references
+        ]:
+            cells.append("–" if p is None else f"{p:.2g}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 

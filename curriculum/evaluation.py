@@ -15,7 +15,9 @@ runs are scored against the human labels with ranx:
 
 Queries fall into segments by how many products humans judged for them (the proxy for
 frequency we have): ``head`` (the third with the most), ``torso``, ``tail``. Every model is
-compared with the first (the base model) by a two-sided paired t-test over queries.
+compared with the first (the base model) by a two-sided paired t-test over queries, and, when
+asked (``against``), with other models too: the claim that the curriculum adds to the human
+labels is a test against the human-label model, not against the base.
 :func:`write_evaluation` writes the JSON and an HTML page with the table and a bar chart.
 """
 
@@ -53,7 +55,8 @@ SEGMENTS = ("head", "torso", "tail")
 
 @dataclass
 class ModelScores:
-    """One model's figures: overall, per segment, and its paired test against the base."""
+    """One model's figures: overall, per segment, its paired test against the base, and against
+    each model named in ``evaluate_models(against=...)`` that came before it."""
 
     name: str
     path: str
@@ -61,6 +64,7 @@ class ModelScores:
     segments: dict[str, dict[str, float]]
     p_values: dict[str, float | None] = field(default_factory=dict)
     seconds: float = 0.0
+    p_values_against: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,14 +208,29 @@ def _p_values(
     return out
 
 
-def evaluate_models(engine: Engine, config: TrainSettings, models: Mapping[str, str]) -> Evaluation:
-    """Score each model (name -> path; the first is the baseline) on the evaluation queries.
+def evaluate_models(
+    engine: Engine,
+    config: TrainSettings,
+    models: Mapping[str, str],
+    *,
+    against: Sequence[str] = (),
+) -> Evaluation:
+    """Score each model (name -> path; the first is the baseline) on the evaluation queries;
+    each model after one named in ``against`` is also tested against it
+    (``ModelScores.p_values_against``).
 
     Raises:
-        DissentError: the store has no evaluation queries.
+        DissentError: the store has no evaluation queries, or ``against`` names a model that is
+            not among ``models``.
     """
     from sentence_transformers import SentenceTransformer
 
+    unknown = [name for name in against if name not in models]
+    if unknown:
+        raise DissentError(
+            f"cannot test against {', '.join(unknown)}: not among the evaluated models "
+            f"({', '.join(models)})"
+        )
     started = time.perf_counter()
     judged = _judged(engine, config)
     products = load_products(engine)
@@ -222,6 +241,7 @@ def evaluate_models(engine: Engine, config: TrainSettings, models: Mapping[str, 
     )
     scores: list[ModelScores] = []
     base: dict[str, dict[str, float]] | None = None
+    references: dict[str, dict[str, dict[str, float]]] = {}
     for name, path in models.items():
         t0 = time.perf_counter()
         model = SentenceTransformer(path, device="cpu", local_files_only=True)
@@ -230,8 +250,11 @@ def evaluate_models(engine: Engine, config: TrainSettings, models: Mapping[str, 
         overall, segments = _summarise(per_query, judged)
         p_values = _p_values(base, per_query) if base is not None else {}
         base = base or per_query
+        versus = {ref: _p_values(values, per_query) for ref, values in references.items()}
+        if name in against:
+            references[name] = per_query
         scores.append(
-            ModelScores(name, path, overall, segments, p_values, time.perf_counter() - t0)
+            ModelScores(name, path, overall, segments, p_values, time.perf_counter() - t0, versus)
         )
         log.info("%s: %s", name, overall)
     counts = {s: sum(v == s for v in judged.segment.values()) for s in SEGMENTS}
@@ -259,12 +282,16 @@ def _bar_chart(evaluation: Evaluation) -> str:
 
 
 def _html(evaluation: Evaluation, command: str) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("model", *METRICS, "p (ndcg@10)"))
+    references = list(dict.fromkeys(r for m in evaluation.models for r in m.p_values_against))
+    titles = ("model", *METRICS, "p (ndcg@10)", *(f"p vs {r} (ndcg@10)" for r in references))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in titles)
     rows = []
     for m in evaluation.models:
         cells = [html.escape(m.name)] + [f"{m.overall[k]:.4f}" for k in METRICS]
-        p = m.p_values.get("ndcg@10")
-        cells.append("–" if p is None else f"{p:.3g}")
+        for p in [m.p_values.get("ndcg@10")] + [
+            m.p_values_against.get(r, {}).get("ndcg@10") for r in references
+        ]:
+            cells.append("–" if p is None else f"{p:.3g}")
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Dissent retrieval "
@@ -272,7 +299,8 @@ def _html(evaluation: Evaluation, command: str) -> str:
         "collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head>"
         f"<body><h1>Retrieval on {evaluation.queries:,} held-out queries over "
         f"{evaluation.products:,} products</h1><p>{html.escape(command)}</p><p>NDCG@10 counts "
-        "unjudged products as grade 0 (a lower bound). p: paired t-test against the first row."
+        "unjudged products as grade 0 (a lower bound). p: paired t-test against the first row "
+        "(and against each model named after vs)."
         f"</p><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f"<img alt='bar chart' src='{_bar_chart(evaluation)}'></body></html>\n"
     )
@@ -290,6 +318,9 @@ def write_evaluation(evaluation: Evaluation, json_path: Path, command: str) -> d
         "models": {m.name: m.overall for m in evaluation.models},
         "by_segment": {m.name: m.segments for m in evaluation.models},
         "p_values": {m.name: m.p_values for m in evaluation.models},
+        "p_values_against": {
+            m.name: m.p_values_against for m in evaluation.models if m.p_values_against
+        },
         "paths": {m.name: m.path for m in evaluation.models},
         "seconds": {m.name: m.seconds for m in evaluation.models},
         "detail": [asdict(m) for m in evaluation.models],

@@ -433,6 +433,13 @@ def evaluate_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="JSON path (an HTML page beside it)")
     ] = None,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against",
+            help="also test the models listed after NAME against it (repeatable; e.g. human)",
+        ),
+    ] = None,
 ) -> None:
     """Retrieve from the whole catalog for the held-out evaluation queries and score each model."""
     from core.models import default_model_path
@@ -454,15 +461,22 @@ def evaluate_command(
             if (trained / recipe / "final").exists():
                 chosen[recipe] = str(trained / recipe / "final")
     with progress_display(transient=True):
-        evaluation = evaluate_models(open_store(cfg.store_url), cfg, chosen)
+        evaluation = evaluate_models(
+            open_store(cfg.store_url), cfg, chosen, against=tuple(against or ())
+        )
     target = output or cfg.workdir / "reports" / "evaluation.json"
     paths = write_evaluation(evaluation, target, "dissent evaluate " + " ".join(sys.argv[2:]))
     for m in evaluation.models:
         figures = ", ".join(f"{k} {v:.4f}" for k, v in m.overall.items())
         p = m.p_values.get("ndcg@10")
+        versus = "".join(
+            f", p {v['ndcg@10']:.3g} vs {ref}"
+            for ref, v in m.p_values_against.items()
+            if v.get("ndcg@10") is not None
+        )
         out.print(
             f"{m.name}: {figures}"
-            + ("" if p is None else f" (p {p:.3g} vs {evaluation.models[0].name})")
+            + ("" if p is None else f" (p {p:.3g} vs {evaluation.models[0].name}{versus})")
         )
     out.print(f"{evaluation.queries:,} evaluation queries; report: {paths['html']}")
 

@@ -51,10 +51,16 @@ def test_metrics_by_hand() -> None:
 def test_the_base_model_on_the_sample(sample: Engine, tmp_path: Path) -> None:
     cfg = PipelineConfig(workdir=tmp_path)
     path = default_model_path()
-    evaluation = evaluate_models(sample, cfg, {"base": path, "again": path})
+    evaluation = evaluate_models(
+        sample, cfg, {"base": path, "again": path, "third": path}, against=["again"]
+    )
     assert evaluation.queries == len(evaluation_queries(sample, cfg.splits)) > 0
     assert evaluation.products == 296 and sum(evaluation.segments.values()) == evaluation.queries
-    base, again = evaluation.models
+    base, again, third = evaluation.models
+    # tested against "again" only after it; the same model again: nothing to test
+    assert base.p_values_against == again.p_values_against == {}
+    assert set(third.p_values_against) == {"again"}
+    assert set(third.p_values_against["again"]) == set(METRICS)
     for metric in METRICS:
         assert 0.0 <= base.overall[metric] <= 1.0, metric
         assert again.overall[metric] == pytest.approx(base.overall[metric])
@@ -62,9 +68,19 @@ def test_the_base_model_on_the_sample(sample: Engine, tmp_path: Path) -> None:
     assert again.p_values["ndcg@10"] is None  # the same model: no difference to test
     paths = write_evaluation(evaluation, tmp_path / "eval.json", "dissent evaluate")
     data = json.loads(paths["json"].read_text())
-    assert set(data["models"]) == {"base", "again"} and data["queries"] == evaluation.queries
+    assert set(data["models"]) == {"base", "again", "third"}
+    assert data["queries"] == evaluation.queries
+    assert set(data["p_values_against"]) == {"third"}
     assert set(data["models"]["base"]) == set(METRICS)
     assert "data:image/png;base64," in paths["html"].read_text()
+
+
+def test_testing_against_a_model_not_evaluated_is_a_clear_error(
+    sample: Engine, tmp_path: Path
+) -> None:
+    cfg = PipelineConfig(workdir=tmp_path)
+    with pytest.raises(DissentError, match="cannot test against human: not among"):
+        evaluate_models(sample, cfg, {"base": default_model_path()}, against=["human"])
 
 
 def test_no_evaluation_queries_is_a_clear_error(sample: Engine, tmp_path: Path) -> None:
