@@ -4,7 +4,8 @@ After ``python -m bench.annotation`` (tier 1 trained, the cascade calibrated, in
 store), this mines every query but the evaluation ones, annotates the candidates under the
 config's sample budget (``annotation.sample``), builds and exports the curriculum, trains every
 recipe (``dissent train``) and scores them and the base model on the held-out evaluation
-queries over the whole catalog (``dissent evaluate``). Writes
+queries over the whole catalog (``dissent evaluate``; each model after ``human`` is also tested
+against it). Writes
 ``bench/results/eval-homedepot.json`` (and ``.html``) with the figures and the wall time of
 each step. The evaluation queries are read only by the last step.
 
@@ -76,7 +77,8 @@ def main() -> int:
             for number, stage in enumerate(r.stages[:-1], start=1):
                 models[f"{r.recipe} after stage {number} ({stage['data']})"] = stage["path"]
         models[r.recipe] = r.model_dir
-    evaluation = timed("evaluate", evaluate_models, engine, config, models)
+    against = ("human",) if "human" in models else ()  # does the curriculum add to the labels?
+    evaluation = timed("evaluate", evaluate_models, engine, config, models, against=against)
     command = "python -m bench.proof " + " ".join(sys.argv[1:])
     paths = write_evaluation(evaluation, args.output, command)
     data = json.loads(paths["json"].read_text())
