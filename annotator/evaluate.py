@@ -48,7 +48,13 @@ from annotator.fitting import (
 )
 from annotator.injection import INJECTIONS, inject
 from annotator.judgments import grade_cached, key_of
-from annotator.metrics import agreement, bootstrap_interval, confusion, reliability
+from annotator.metrics import (
+    agreement,
+    bootstrap_interval,
+    confusion,
+    reliability,
+    wilson_interval,
+)
 from annotator.outcome import CalibrationOutcome, CascadeEvaluation, Gate, TierEvaluation
 from annotator.pairs import LabelledPair
 from annotator.routing import Plan, Route, choose_route, simulate
@@ -309,15 +315,22 @@ def _injection(
         run.answers.update(call.answers)
         clean_g, _ = run.fitted.decide(*run.matrix(clean))
         dirty_g, _ = run.fitted.decide(*run.matrix(dirty))
-        both = (clean_g >= 0) & (dirty_g >= 0)
-        evaluations[position - 1].flip_rate = (
-            float(np.mean(clean_g[both] != dirty_g[both])) if both.any() else None
-        )
+        flips, attacks = _flips(clean_g, dirty_g)
+        tier = evaluations[position - 1]
+        tier.flip_rate = flips / attacks if attacks else None
+        tier.flip_interval, tier.flip_attacks = wilson_interval(flips, attacks), attacks
     cap = min(runs[t].spec.max_eval_pairs or len(attacked) for t in route.active)
     before = route_grades(runs, route, [a for a, _ in attacked[:cap]])
     after = route_grades(runs, route, [b for _, b in attacked[:cap]])
-    both = (before >= 0) & (after >= 0)
-    cascade.flip_rate = float(np.mean(before[both] != after[both])) if both.any() else None
+    flips, attacks = _flips(before, after)
+    cascade.flip_rate = flips / attacks if attacks else None
+    cascade.flip_interval, cascade.flip_attacks = wilson_interval(flips, attacks), attacks
+
+
+def _flips(clean: Ints, dirty: Ints) -> tuple[int, int]:
+    """(grades changed by the attack, attacks where both versions got a grade)."""
+    both = (clean >= 0) & (dirty >= 0)
+    return int(np.sum(clean[both] != dirty[both])), int(both.sum())
 
 
 def _gate(cascade: CascadeEvaluation, settings: Settings) -> Gate:

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Agreement", "agreement", "bootstrap_interval", "confusion", "reliability"]
+__all__ = [
+    "Agreement",
+    "agreement",
+    "bootstrap_interval",
+    "confusion",
+    "reliability",
+    "wilson_interval",
+]
 
 GRADES = [0, 1, 2, 3]
 
@@ -135,3 +142,20 @@ def bootstrap_interval(
         values = np.array([qwk(human[r], predicted[r]) for r in rows])
     low, high = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(low), float(high)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float] | None:
+    """Wilson's 95% score interval of a proportion (None without trials): how far a rate
+    measured on few trials, such as injection flips, can be trusted.
+
+    Example:
+        >>> lo, hi = wilson_interval(5, 100)
+        >>> round(lo, 3), round(hi, 3)
+        (0.022, 0.112)
+    """
+    if trials <= 0:
+        return None
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

@@ -37,6 +37,8 @@ class TierEvaluation:
     cv_score: float = 0.0  # alone, out of fold on the calibration split
     bypassed: str = ""  # why it is not in the route ("" when it is)
     flip_rate: float | None = None
+    flip_interval: tuple[float, float] | None = None  # Wilson 95%, over ``flip_attacks``
+    flip_attacks: int = 0
     random_relevant: float | None = None
 
 
@@ -60,6 +62,8 @@ class CascadeEvaluation:
     # test QWK of each tier alone on the cascade's test pairs; None where it did not grade all
     tiers_on_same_pairs: dict[str, float | None] = field(default_factory=dict)
     significance: float = 1.0  # bootstrap share in which the route beat the best single tier
+    flip_interval: tuple[float, float] | None = None  # Wilson 95%, over ``flip_attacks``
+    flip_attacks: int = 0
 
 
 @dataclass

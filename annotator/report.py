@@ -53,7 +53,7 @@ def _rows(outcome: CalibrationOutcome) -> list[list[str]]:
                 _fmt(tier.cv_score),
                 _fmt(outcome.cascade.decided_share.get(tier.name), True),
                 _fmt(tier.random_relevant, True),
-                _fmt(tier.flip_rate, True),
+                _interval(tier.flip_rate, tier.flip_interval, True),
                 f"{tier.seconds_per_1k:,.1f}",
             ]
         )
@@ -70,7 +70,7 @@ def _rows(outcome: CalibrationOutcome) -> list[list[str]]:
             _fmt(c.cv_score),
             "100.0%",
             _fmt(c.random_relevant, True),
-            _fmt(c.flip_rate, True),
+            _interval(c.flip_rate, c.flip_interval, True),
             _fmt(c.per_1k_pairs_seconds),
         ]
     )
@@ -88,7 +88,7 @@ HEADER = [
     "CV score alone",
     "decided",
     "random graded relevant",
-    "injection flip rate",
+    "injection flip rate [95% CI]",
     "s / 1k pairs",
 ]
 
@@ -147,8 +147,10 @@ def _markdown(outcome: CalibrationOutcome) -> str:
         f"Random catalog products for the test queries graded relevant (>= 2): "
         f"{_fmt(c.random_relevant, True)} of {c.random_pairs:,} (no label needed: nearly all are "
         "unrelated).",
-        f"Prompt injection: cascade flip rate {_fmt(c.flip_rate, True)} (the same test pairs with "
-        "seller text that dictates a grade; product text is sanitized before any tier reads it).",
+        f"Prompt injection: cascade flip rate {_interval(c.flip_rate, c.flip_interval, True)} "
+        f"(Wilson 95%) over {c.flip_attacks:,} attacks (the same test pairs with seller text that "
+        "dictates a grade; product text is sanitized before any tier reads it; "
+        "`annotation.injection_pairs` sets how many pairs are attacked).",
         f"Agreement gate: min QWK {_fmt(gate.min_qwk)}, cascade QWK {_fmt(gate.qwk)}; at most "
         f"{_fmt(gate.max_random_relevant, True)} random products relevant, cascade "
         f"{_fmt(gate.random_relevant, True)} → " + ("passed" if gate.passed else "**FAILED**"),

@@ -52,6 +52,8 @@ def _tier(t: Any) -> dict[str, Any]:
         "cv_qwk_alone": t.cv_score,
         "random_relevant": t.random_relevant,
         "flip_rate": t.flip_rate,
+        "flip_interval": t.flip_interval,
+        "flip_attacks": t.flip_attacks,
         "bypassed": t.bypassed or None,
         "seconds_per_1k_pairs": t.seconds_per_1k,
     }
@@ -108,6 +110,8 @@ def main() -> int:
             "exact_interval": c.exact_interval,
             "cost_share": c.cost_share_of_top_tier,
             "flip_rate": c.flip_rate,
+            "flip_interval": c.flip_interval,
+            "flip_attacks": c.flip_attacks,
             "random_relevant": c.random_relevant,
             "random_pairs": c.random_pairs,
             "cv_qwk": c.cv_score,

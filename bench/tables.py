@@ -1,7 +1,7 @@
 """The README's Home Depot tables, printed as Markdown from ``bench/results/*.json``.
 
     python -m bench.tables            # every table
-    python -m bench.tables annotation # or: annotation-gemma, proof, mining
+    python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, mining
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof`` or ``python -m
 bench.mining`` and paste the output into
@@ -21,6 +21,7 @@ FILES = {
     "annotation": "annotation-homedepot.json",
     "annotation-gemma": "annotation-homedepot-gemma.json",  # configs/homedepot-gemma.yaml
     "proof": "eval-homedepot.json",
+    "proof-human-plus": "eval-homedepot-human-plus.json",  # human + mined data (issue 11)
     "mining": "mining-homedepot.json",
 }
 
@@ -39,6 +40,14 @@ def _ci(value: Any, interval: Any) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
+def _flips(figures: dict[str, Any]) -> str:
+    """The flip rate, with its Wilson interval and attack count where the results have them."""
+    rate, interval = figures.get("flip_rate"), figures.get("flip_interval")
+    if rate is None or not interval:
+        return _f(rate, True)
+    return f"{rate:.1%} [{interval[0]:.1%}, {interval[1]:.1%}] of {figures['flip_attacks']:,}"
+
+
 def annotation_table(data: dict[str, Any]) -> list[str]:
     """Per tier and for the cascade: test QWK and exact agreement with 95% intervals, and the
     sanity figures."""
@@ -51,14 +60,14 @@ def annotation_table(data: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {name} | {t['test_pairs']:,} | {_ci(t['qwk'], t['qwk_interval'])} "
             f"| {_f(t['exact'], True)} | {_f(t['raw_qwk'])} | {_f(t['random_relevant'], True)} "
-            f"| {_f(t['flip_rate'], True)} | {t['seconds_per_1k_pairs'] or 0:,.1f} "
+            f"| {_flips(t)} | {t['seconds_per_1k_pairs'] or 0:,.1f} "
             f"| {'bypassed' if t['bypassed'] else 'active'} |"
         )
     c = data["cascade"]
     lines.append(
         f"| **cascade** ({' → '.join(c['route'])}) | {c['test_pairs']:,} "
         f"| **{_ci(c['qwk'], c['qwk_interval'])}** | {_f(c['exact'], True)} | | "
-        f"{_f(c['random_relevant'], True)} | {_f(c['flip_rate'], True)} | | "
+        f"{_f(c['random_relevant'], True)} | {_flips(c)} | | "
         f"compute {_f(c['cost_share'], True)} of the top tier |"
     )
     return lines
@@ -121,7 +130,7 @@ def mining_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-TABLES = {"proof": proof_table, "mining": mining_table}
+TABLES = {"proof": proof_table, "proof-human-plus": proof_table, "mining": mining_table}
 
 
 def main(argv: list[str]) -> int:

@@ -9,6 +9,8 @@ shared encoder for queries and products) and trains through its stages in order:
 | ``mixed`` | every curriculum example in one shuffled stage, MNR on (query, positive, negative) |
 | ``staged`` | the curriculum: stage 1 BCE → stage 2 MNR → stage 3 Triplet |
 | ``human+staged`` | the human-label stage, then the curriculum |
+| ``human+staged-inbatch`` | the human-label stage, then ``staged-inbatch``'s stages |
+| ``human-hardneg`` | the ``human`` pairs, each with a mined negative the cascade graded irrelevant, MNR |
 | ``human+mixed`` | one MNR stage: the human pairs and the ``mixed`` triplets, batches interleaved |
 | ``staged-inbatch`` | the curriculum with stage 3's triplets under MNR (in-batch negatives kept) |
 | ``staged-masked`` | the curriculum with ROAR's false-negative mask in stage 2 (δ = 0.1) |
@@ -24,6 +26,11 @@ batched apart (an MNR batch holds one width) and the batches are shuffled togeth
 ``staged-inbatch`` tells whether stage 3 hurts through its negatives or through its loss: the
 same triplets, but under MNR, where every other product of the batch stays a negative too
 (Triplet sees only its one negative, so nothing holds the rest of the catalog away).
+``human-hardneg`` asks the narrowest question of the mined data: with the very same positives
+as ``human`` (the same seeded sample), does a hard negative per pair — a product the channels
+retrieved for that query and the cascade graded below the cut-off, taken from the export's
+negatives (any stage) and never one of the query's human-relevant products — beat in-batch
+negatives alone? A pair whose query has no such negative stays a pair.
 
 Training is a plain loop around sentence-transformers' own losses (the same modules its
 trainer calls): MNR batches hold no query or product twice (sentence-transformers'
@@ -62,7 +69,7 @@ from store.catalog import load_products, product_text
 from store.schema import HumanLabel, Query
 from store.splits import split_of
 
-__all__ = ["RecipeReport", "Stage", "recipe_stages", "train_recipes"]
+__all__ = ["RecipeReport", "Stage", "recipe_stages", "train_recipes", "with_hard_negatives"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +84,14 @@ _STAGES: dict[str, list[tuple[str, str]]] = {  # recipe -> [(data, loss)]
         ("stage2_mnr", "mnr"),
         ("stage3_triplet", "triplet"),
     ],
+    "human+staged-inbatch": [
+        ("human", "mnr"),
+        ("stage1_bce", "bce"),
+        ("stage2_mnr", "mnr"),
+        ("stage3_triplet", "mnr"),
+    ],
     "human+mixed": [("human+mixed", "mnr")],
+    "human-hardneg": [("human_hardneg", "mnr")],
     "staged-inbatch": [("stage1_bce", "bce"), ("stage2_mnr", "mnr"), ("stage3_triplet", "mnr")],
     "staged-masked": [
         ("stage1_bce", "bce"),
@@ -168,6 +182,35 @@ def _mixed_rows(export: Path, rng: random.Random) -> list[Row]:
     return rows
 
 
+def _export_negatives(export: Path) -> dict[str, list[str]]:
+    """Per query text, the products the curriculum holds as negatives (any stage), in a
+    stable order without repeats: mined candidates the cascade graded below the cut-off."""
+    negatives: dict[str, dict[str, None]] = {}
+    for query, product, label in _export_rows(export, "stage1_bce"):
+        if label < 0.5:
+            negatives.setdefault(query, {})[product] = None
+    for name in ("stage2_mnr", "stage3_triplet"):
+        for anchor, _, negative in _export_rows(export, name):
+            negatives.setdefault(anchor, {})[negative] = None
+    return {query: list(products) for query, products in negatives.items()}
+
+
+def with_hard_negatives(
+    pairs: Sequence[Row], negatives: dict[str, list[str]], rng: random.Random
+) -> list[Row]:
+    """Each (query, positive) pair with one of its query's ``negatives`` appended, chosen by
+    ``rng``; never a product that is a positive of the same query among ``pairs``. A pair
+    whose query has no negative left stays a pair (the batcher keeps widths apart)."""
+    positives: dict[str, set[str]] = {}
+    for query, product in pairs:
+        positives.setdefault(query, set()).add(product)
+    rows: list[Row] = []
+    for query, product in pairs:
+        choices = [n for n in negatives.get(query, ()) if n not in positives[query]]
+        rows.append((query, product, rng.choice(choices)) if choices else (query, product))
+    return rows
+
+
 def _rows(
     stage: Stage, engine: Engine, config: TrainSettings, export: Path, seed: int
 ) -> list[Row]:
@@ -180,6 +223,11 @@ def _rows(
             return _mixed_rows(export, rng)
         return _export_rows(export, source)
 
+    if stage.data == "human_hardneg":  # the `human` sample, then a negative per pair
+        pairs = _capped(_human_rows(engine, config), config, rng)
+        if not pairs:
+            raise DissentError("stage human has no training examples")
+        return with_hard_negatives(pairs, _export_negatives(export), random.Random(seed + 1))
     rows: list[Row] = []
     for source in stage.data.split("+"):  # "human+mixed": each source capped on its own
         found = _capped(source_rows(source), config, rng)

@@ -300,6 +300,11 @@ def test_calibrate_cascade_end_to_end(store: Engine) -> None:
     # Injection: no script reads the product text, so nothing flips.
     assert [t.flip_rate for t in outcome.tiers] == [0.0, 0.0, 0.0]
     assert cascade.flip_rate == 0.0
+    attacks = 2 * len(INJECTIONS)  # 2 test pairs, each attacked by every injection
+    assert [t.flip_attacks for t in outcome.tiers] == [attacks] * 3
+    assert cascade.flip_attacks == attacks
+    assert cascade.flip_interval is not None and cascade.flip_interval[0] == 0.0
+    assert 0.0 < cascade.flip_interval[1] < 1.0  # none of few attacks flipped: not proof of 0%
     assert outcome.gate == Gate(
         min_qwk=0.9, qwk=1.0, max_random_relevant=0.05, random_relevant=0.0, passed=True
     )

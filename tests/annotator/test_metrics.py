@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator.metrics import Agreement, agreement, confusion, reliability
+from annotator.metrics import Agreement, agreement, confusion, reliability, wilson_interval
 
 HUMAN = [0, 1, 2, 3, 3, 0]
 PREDICTED: list[int | None] = [0, 2, 2, 3, None, 1]
@@ -123,3 +123,13 @@ def test_reliability_with_two_bins() -> None:
     got = reliability(np.array([0.2, 0.4, 0.6]), np.array([True, True, False]), bins=2)
     assert [(b["bin"], b["count"]) for b in got["bins"]] == [(0, 2), (1, 1)]
     assert got["ece"] == pytest.approx(2 / 3)
+
+
+def test_wilson_interval_widens_on_few_trials() -> None:
+    # 5 of 100: Wilson's score interval by hand, z = 1.96 -> [2.15%, 11.2%]
+    low, high = wilson_interval(5, 100)  # type: ignore[misc]
+    assert (low, high) == (pytest.approx(0.02154, abs=1e-4), pytest.approx(0.11175, abs=1e-4))
+    narrow = wilson_interval(50, 1000)
+    assert narrow is not None and narrow[1] - narrow[0] < high - low
+    assert wilson_interval(0, 20) == (0.0, pytest.approx(0.1611, abs=1e-3))
+    assert wilson_interval(0, 0) is None

@@ -100,6 +100,8 @@ def outcome(*, passed: bool, first_name: str = "cross-encoder") -> CalibrationOu
         random_relevant=0.0,
         random_pairs=200,
         flip_rate=0.25,
+        flip_interval=(0.175, 0.35),
+        flip_attacks=100,
     )
     return CalibrationOutcome(
         prompt_version="0123456789abcdef0123",
@@ -192,7 +194,8 @@ def test_markdown_table_rows_and_summary(passed: dict[str, Path]) -> None:
     )
     assert (
         "| **cascade** | cross-encoder → qwen | 1,500 | 0.800 [0.750, 0.850] "
-        "| 65.0% [60.0%, 70.0%] | 90.0% | – | 0.700 | 100.0% | 0.0% | 25.0% | 2.500 |" in lines
+        "| 65.0% [60.0%, 70.0%] | 90.0% | – | 0.700 | 100.0% | 0.0% | 25.0% [17.5%, 35.0%] "
+        "| 2.500 |" in lines
     )
     assert "Prompt version `0123456789ab`; objective **qwk**." in text
     assert "calibration 1,234 pairs / 56 queries, test 1,500 pairs / 3 queries" in text
@@ -206,7 +209,12 @@ def test_markdown_table_rows_and_summary(passed: dict[str, Path]) -> None:
         "Random catalog products for the test queries graded relevant (>= 2): 0.0% of 200 "
         "(no label needed: nearly all are unrelated)." in lines
     )
-    assert any(line.startswith("Prompt injection: cascade flip rate 25.0% (") for line in lines)
+    assert any(
+        line.startswith(
+            "Prompt injection: cascade flip rate 25.0% [17.5%, 35.0%] (Wilson 95%) over 100 attacks"
+        )
+        for line in lines
+    )
     assert (
         "Agreement gate: min QWK 0.750, cascade QWK 0.800; at most 5.0% random products "
         "relevant, cascade 0.0% → passed" in lines

@@ -15,10 +15,13 @@ from curriculum.export import export_curriculum
 from curriculum.losses import MaskedMultipleNegativesRankingLoss, graded_odds_ratio_loss
 from curriculum.train import (
     _batches_by_width,
+    _export_negatives,
     _mixed_rows,
+    _rows,
     _unique_batches,
     recipe_stages,
     train_recipes,
+    with_hard_negatives,
 )
 from flows.config import PipelineConfig
 from store.schema import HumanLabel
@@ -50,6 +53,22 @@ def test_recipes_list_their_stages_in_order() -> None:
     assert [s.data for s in inbatch] == [s.data for s in recipe_stages("staged")]
     assert [s.loss for s in inbatch] == ["bce", "mnr", "mnr"]
     assert [(s.data, s.loss) for s in recipe_stages("human+mixed")] == [("human+mixed", "mnr")]
+    assert [(s.data, s.loss) for s in recipe_stages("human+staged-inbatch")] == [
+        ("human", "mnr"),
+        *((s.data, s.loss) for s in inbatch),
+    ]
+    assert [(s.data, s.loss) for s in recipe_stages("human-hardneg")] == [("human_hardneg", "mnr")]
+
+
+def test_hard_negatives_never_take_a_positive_of_the_same_query() -> None:
+    pairs = [("q1", "p1"), ("q1", "p2"), ("q2", "p3"), ("q3", "p4")]
+    # p2 is a curriculum negative of q1 but a human positive of q1: never its negative
+    negatives = {"q1": ["p2", "n1", "n2"], "q2": ["p1"], "q3": ["p4"]}
+    rows = with_hard_negatives(pairs, negatives, random.Random(0))
+    assert [r[:2] for r in rows] == pairs  # same positives, same order
+    assert {r[2] for r in rows[:2]} <= {"n1", "n2"}
+    assert rows[2] == ("q2", "p3", "p1")  # another query's positive is a fine negative here
+    assert rows[3] == ("q3", "p4")  # no negative left: the pair stays a pair
 
 
 def test_pairs_and_triplets_are_batched_apart_and_shuffled_together() -> None:
@@ -136,12 +155,9 @@ def test_every_curriculum_recipe_trains_saves_and_resumes(
     assert again.resumed_from == 2 and len(again.stages) == 3
 
 
-@pytest.mark.slow
-def test_human_plus_mixed_trains_on_both_sources_each_capped(
-    exported: tuple[HandStore, PipelineConfig],
-) -> None:
-    store, cfg = exported
-    cfg.splits.fractions = (1.0, 0.0, 0.0, 0.0)  # every hand-built query in tier training
+def _label_by_hand(store: HandStore, cfg: PipelineConfig) -> None:
+    """Three relevant human labels (q1: p1, p2; q2: p11), every query in tier training."""
+    cfg.splits.fractions = (1.0, 0.0, 0.0, 0.0)
     with store.engine.begin() as conn:
         for product, query in (("p1", "q1"), ("p2", "q1"), ("p11", "q2")):
             conn.execute(
@@ -153,10 +169,38 @@ def test_human_plus_mixed_trains_on_both_sources_each_capped(
                     source="hand",
                 )
             )
+
+
+@pytest.mark.slow
+def test_human_plus_mixed_trains_on_both_sources_each_capped(
+    exported: tuple[HandStore, PipelineConfig],
+) -> None:
+    store, cfg = exported
+    _label_by_hand(store, cfg)
     cfg.train.max_examples_per_stage = 3  # 3 human pairs and 3 of the 8 mixed triplets
     report = train_recipes(store.engine, cfg, recipes=["human+mixed"])[0]
     assert [(s["data"], s["examples"]) for s in report.stages] == [("human+mixed", 6)]
     assert (Path(report.model_dir) / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_human_hardneg_keeps_humans_sample_and_adds_curriculum_negatives(
+    exported: tuple[HandStore, PipelineConfig],
+) -> None:
+    store, cfg = exported
+    _label_by_hand(store, cfg)
+    cfg.train.max_examples_per_stage = 2
+    human = _rows(recipe_stages("human")[0], store.engine, cfg, cfg.workdir / "export", 7)
+    hard = _rows(recipe_stages("human-hardneg")[0], store.engine, cfg, cfg.workdir / "export", 7)
+    assert [r[:2] for r in hard] == human  # the same seeded sample of human pairs
+    negatives = _export_negatives(cfg.workdir / "export")
+    for row in hard:
+        if len(row) == 3:
+            assert row[2] in negatives[row[0]]
+            assert row[2] not in {p for q, p in human if q == row[0]}
+    assert any(len(row) == 3 for row in hard)
+    report = train_recipes(store.engine, cfg, recipes=["human-hardneg"])[0]
+    assert [(s["data"], s["examples"]) for s in report.stages] == [("human_hardneg", 2)]
 
 
 def test_a_recipe_without_data_is_a_clear_error(
