@@ -60,6 +60,7 @@ Recipe = Literal[
     "human+staged-inbatch",
     "human+mixed",
     "human-hardneg",
+    "human-hardneg-masked",
     "staged-inbatch",
     "staged-masked",
     "staged+graded",

@@ -11,6 +11,7 @@ shared encoder for queries and products) and trains through its stages in order:
 | ``human+staged`` | the human-label stage, then the curriculum |
 | ``human+staged-inbatch`` | the human-label stage, then ``staged-inbatch``'s stages |
 | ``human-hardneg`` | the ``human`` pairs, each with a mined negative the cascade graded irrelevant, MNR |
+| ``human-hardneg-masked`` | the same rows under ROAR's false-negative mask (δ = 0.1) |
 | ``human+mixed`` | one MNR stage: the human pairs and the ``mixed`` triplets, batches interleaved |
 | ``staged-inbatch`` | the curriculum with stage 3's triplets under MNR (in-batch negatives kept) |
 | ``staged-masked`` | the curriculum with ROAR's false-negative mask in stage 2 (δ = 0.1) |
@@ -30,7 +31,9 @@ same triplets, but under MNR, where every other product of the batch stays a neg
 as ``human`` (the same seeded sample), does a hard negative per pair — a product the channels
 retrieved for that query and the cascade graded below the cut-off, taken from the export's
 negatives (any stage) and never one of the query's human-relevant products — beat in-batch
-negatives alone? A pair whose query has no such negative stays a pair.
+negatives alone? A pair whose query has no such negative stays a pair. A negative the cascade
+graded wrongly is a relevant product pushed away; ``human-hardneg-masked`` drops from each
+query's denominator any candidate scoring more than δ above its positive.
 
 Training is a plain loop around sentence-transformers' own losses (the same modules its
 trainer calls): MNR batches hold no query or product twice (sentence-transformers'
@@ -92,6 +95,7 @@ _STAGES: dict[str, list[tuple[str, str]]] = {  # recipe -> [(data, loss)]
     ],
     "human+mixed": [("human+mixed", "mnr")],
     "human-hardneg": [("human_hardneg", "mnr")],
+    "human-hardneg-masked": [("human_hardneg", "masked_mnr")],
     "staged-inbatch": [("stage1_bce", "bce"), ("stage2_mnr", "mnr"), ("stage3_triplet", "mnr")],
     "staged-masked": [
         ("stage1_bce", "bce"),

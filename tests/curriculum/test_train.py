@@ -58,6 +58,7 @@ def test_recipes_list_their_stages_in_order() -> None:
         *((s.data, s.loss) for s in inbatch),
     ]
     assert [(s.data, s.loss) for s in recipe_stages("human-hardneg")] == [("human_hardneg", "mnr")]
+    assert [s.loss for s in recipe_stages("human-hardneg-masked")] == ["masked_mnr"]
 
 
 def test_hard_negatives_never_take_a_positive_of_the_same_query() -> None:
