@@ -86,6 +86,11 @@ class TrainConfig(Section):
         description="stage 3 (Triplet): by how much a positive's cosine must beat its negative's",
     )
     max_examples_per_stage: int | None = Field(default=None, ge=1, description="seeded sample")
+    hard_negatives: int = Field(
+        default=1,
+        ge=1,
+        description="`human-hardneg`: mined negatives per human pair (fewer where a query has fewer)",
+    )
     seed: int = 0
     precision: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="auto: bfloat16 autocast on CPUs with AMX or AVX512-BF16"

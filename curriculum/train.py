@@ -10,7 +10,7 @@ shared encoder for queries and products) and trains through its stages in order:
 | ``staged`` | the curriculum: stage 1 BCE → stage 2 MNR → stage 3 Triplet |
 | ``human+staged`` | the human-label stage, then the curriculum |
 | ``human+staged-inbatch`` | the human-label stage, then ``staged-inbatch``'s stages |
-| ``human-hardneg`` | the ``human`` pairs, each with a mined negative the cascade graded irrelevant, MNR |
+| ``human-hardneg`` | the ``human`` pairs, each with ``train.hard_negatives`` mined negatives, MNR |
 | ``human-hardneg-masked`` | the same rows under ROAR's false-negative mask (δ = 0.1) |
 | ``human+mixed`` | one MNR stage: the human pairs and the ``mixed`` triplets, batches interleaved |
 | ``staged-inbatch`` | the curriculum with stage 3's triplets under MNR (in-batch negatives kept) |
@@ -200,18 +200,19 @@ def _export_negatives(export: Path) -> dict[str, list[str]]:
 
 
 def with_hard_negatives(
-    pairs: Sequence[Row], negatives: dict[str, list[str]], rng: random.Random
+    pairs: Sequence[Row], negatives: dict[str, list[str]], rng: random.Random, count: int = 1
 ) -> list[Row]:
-    """Each (query, positive) pair with one of its query's ``negatives`` appended, chosen by
-    ``rng``; never a product that is a positive of the same query among ``pairs``. A pair
-    whose query has no negative left stays a pair (the batcher keeps widths apart)."""
+    """Each (query, positive) pair with ``count`` of its query's ``negatives`` appended, drawn
+    by ``rng`` without repeats; never a product that is a positive of the same query among
+    ``pairs``. A query with fewer negatives left gives what it has, down to none (the row stays
+    a pair); the batcher keeps rows of each width apart."""
     positives: dict[str, set[str]] = {}
     for query, product in pairs:
         positives.setdefault(query, set()).add(product)
     rows: list[Row] = []
     for query, product in pairs:
         choices = [n for n in negatives.get(query, ()) if n not in positives[query]]
-        rows.append((query, product, rng.choice(choices)) if choices else (query, product))
+        rows.append((query, product, *rng.sample(choices, min(count, len(choices)))))
     return rows
 
 
@@ -231,7 +232,10 @@ def _rows(
         pairs = _capped(_human_rows(engine, config), config, rng)
         if not pairs:
             raise DissentError("stage human has no training examples")
-        return with_hard_negatives(pairs, _export_negatives(export), random.Random(seed + 1))
+        negatives = _export_negatives(export)
+        return with_hard_negatives(
+            pairs, negatives, random.Random(seed + 1), config.train.hard_negatives
+        )
     rows: list[Row] = []
     for source in stage.data.split("+"):  # "human+mixed": each source capped on its own
         found = _capped(source_rows(source), config, rng)
@@ -438,7 +442,13 @@ def _card(report: RecipeReport, lineage: dict[str, Any], config: TrainConfig) ->
         f"{config.learning_rate}.\n\n"
         f"- Curriculum run: {lineage.get('curriculum_run')}\n"
         f"- Export: `{lineage.get('export')}`\n"
-        f"- Human labels: tier-training split only; evaluation queries never seen\n\n"
+        f"- Human labels: tier-training split only; evaluation queries never seen\n"
+        + (
+            f"- Mined negatives per human pair: up to {config.hard_negatives}\n"
+            if any(s["data"] == "human_hardneg" for s in report.stages)
+            else ""
+        )
+        + "\n"
         "| stage | data | loss | examples | seconds |\n|---|---|---|---:|---:|\n"
         f"{rows}\n"
     )

@@ -70,6 +70,13 @@ def test_hard_negatives_never_take_a_positive_of_the_same_query() -> None:
     assert {r[2] for r in rows[:2]} <= {"n1", "n2"}
     assert rows[2] == ("q2", "p3", "p1")  # another query's positive is a fine negative here
     assert rows[3] == ("q3", "p4")  # no negative left: the pair stays a pair
+    # two per pair where there are two; one draw of one is the same as before
+    two = with_hard_negatives(pairs, negatives, random.Random(0), count=2)
+    assert sorted(two[0][2:]) == ["n1", "n2"] and two[2] == rows[2] and two[3] == rows[3]
+    many = {"q1": [f"n{i}" for i in range(40)]}  # one draw: what rng.choice draws (reruns agree)
+    assert with_hard_negatives([("q1", "p1")], many, random.Random(5)) == [
+        ("q1", "p1", random.Random(5).choice(many["q1"]))
+    ]
 
 
 def test_pairs_and_triplets_are_batched_apart_and_shuffled_together() -> None:
@@ -202,6 +209,8 @@ def test_human_hardneg_keeps_humans_sample_and_adds_curriculum_negatives(
     assert any(len(row) == 3 for row in hard)
     report = train_recipes(store.engine, cfg, recipes=["human-hardneg"])[0]
     assert [(s["data"], s["examples"]) for s in report.stages] == [("human_hardneg", 2)]
+    card = (Path(report.model_dir) / "README.md").read_text()
+    assert "Mined negatives per human pair: up to 1" in card
 
 
 def test_a_recipe_without_data_is_a_clear_error(
