@@ -200,18 +200,23 @@ def _export_negatives(export: Path) -> dict[str, list[str]]:
 
 
 def with_hard_negatives(
-    pairs: Sequence[Row], negatives: dict[str, list[str]], rng: random.Random, count: int = 1
+    pairs: Sequence[Row],
+    negatives: dict[str, list[str]],
+    rng: random.Random,
+    count: int = 1,
+    relevant: Sequence[Row] | None = None,
 ) -> list[Row]:
     """Each (query, positive) pair with ``count`` of its query's ``negatives`` appended, drawn
-    by ``rng`` without repeats; never a product that is a positive of the same query among
-    ``pairs``. A query with fewer negatives left gives what it has, down to none (the row stays
-    a pair); the batcher keeps rows of each width apart."""
+    by ``rng`` without repeats; never a product relevant to the same query in ``relevant``
+    (default ``pairs``; pass every relevant pair when ``pairs`` is a sample of them). A query
+    with fewer negatives left gives what it has, down to none (the row stays a pair); the
+    batcher keeps rows of each width apart."""
     positives: dict[str, set[str]] = {}
-    for query, product in pairs:
+    for query, product in relevant if relevant is not None else pairs:
         positives.setdefault(query, set()).add(product)
     rows: list[Row] = []
     for query, product in pairs:
-        choices = [n for n in negatives.get(query, ()) if n not in positives[query]]
+        choices = [n for n in negatives.get(query, ()) if n not in positives.get(query, ())]
         rows.append((query, product, *rng.sample(choices, min(count, len(choices)))))
     return rows
 
@@ -229,12 +234,13 @@ def _rows(
         return _export_rows(export, source)
 
     if stage.data == "human_hardneg":  # the `human` sample, then a negative per pair
-        pairs = _capped(_human_rows(engine, config), config, rng)
+        relevant = _human_rows(engine, config)
+        pairs = _capped(relevant, config, rng)
         if not pairs:
             raise DissentError("stage human has no training examples")
         negatives = _export_negatives(export)
         return with_hard_negatives(
-            pairs, negatives, random.Random(seed + 1), config.train.hard_negatives
+            pairs, negatives, random.Random(seed + 1), config.train.hard_negatives, relevant
         )
     rows: list[Row] = []
     for source in stage.data.split("+"):  # "human+mixed": each source capped on its own

@@ -16,6 +16,7 @@ from curriculum.losses import MaskedMultipleNegativesRankingLoss, graded_odds_ra
 from curriculum.train import (
     _batches_by_width,
     _export_negatives,
+    _human_rows,
     _mixed_rows,
     _rows,
     _unique_batches,
@@ -70,6 +71,9 @@ def test_hard_negatives_never_take_a_positive_of_the_same_query() -> None:
     assert {r[2] for r in rows[:2]} <= {"n1", "n2"}
     assert rows[2] == ("q2", "p3", "p1")  # another query's positive is a fine negative here
     assert rows[3] == ("q3", "p4")  # no negative left: the pair stays a pair
+    # a sample of the human pairs: a relevant product left out of it is still no negative
+    sampled = with_hard_negatives(pairs[:1], negatives, random.Random(0), 3, relevant=pairs)
+    assert sampled[0][0] == "q1" and sorted(sampled[0][2:]) == ["n1", "n2"]
     # two per pair where there are two; one draw of one is the same as before
     two = with_hard_negatives(pairs, negatives, random.Random(0), count=2)
     assert sorted(two[0][2:]) == ["n1", "n2"] and two[2] == rows[2] and two[3] == rows[3]
@@ -167,7 +171,7 @@ def _label_by_hand(store: HandStore, cfg: PipelineConfig) -> None:
     """Three relevant human labels (q1: p1, p2; q2: p11), every query in tier training."""
     cfg.splits.fractions = (1.0, 0.0, 0.0, 0.0)
     with store.engine.begin() as conn:
-        for product, query in (("p1", "q1"), ("p2", "q1"), ("p11", "q2")):
+        for query, product in (("q1", "p1"), ("q1", "p2"), ("q2", "p11")):
             conn.execute(
                 HumanLabel.__table__.insert().values(
                     query_id=store.query[query],
@@ -202,10 +206,12 @@ def test_human_hardneg_keeps_humans_sample_and_adds_curriculum_negatives(
     hard = _rows(recipe_stages("human-hardneg")[0], store.engine, cfg, cfg.workdir / "export", 7)
     assert [r[:2] for r in hard] == human  # the same seeded sample of human pairs
     negatives = _export_negatives(cfg.workdir / "export")
+    relevant = set(_human_rows(store.engine, cfg))  # all three, not only the sampled two
+    assert len(relevant) == 3
     for row in hard:
         if len(row) == 3:
             assert row[2] in negatives[row[0]]
-            assert row[2] not in {p for q, p in human if q == row[0]}
+            assert (row[0], row[2]) not in relevant  # never a human-relevant product
     assert any(len(row) == 3 for row in hard)
     report = train_recipes(store.engine, cfg, recipes=["human-hardneg"])[0]
     assert [(s["data"], s["examples"]) for s in report.stages] == [("human_hardneg", 2)]
