@@ -28,13 +28,21 @@ query is the OR of
 
 ``config.title_search`` says how far the title search reaches:
 
-- ``always`` (the default): as above. On a titles-only catalog this makes the channel close
-  to BM25 over titles (Home Depot: Jaccard@100 with BM25 0.46).
+- ``always``: as above. On a titles-only catalog this makes the channel close to BM25 over
+  titles (Home Depot: Jaccard@100 with BM25 0.46).
 - ``unrecognised``: for a query in which catalog terms were recognised, only products that
   match at least one of them are returned (the query's title words still order products that
   match the same number of fields); a query with no recognised term is searched in titles.
 - ``never``: like ``unrecognised``, but a query with no recognised term finds nothing: a pure
   field-matching catalog.
+- ``trigrams`` (the default): products that match a recognised term first, as in ``never``;
+  the slots they leave empty, and the whole list of a query with no recognised term, are
+  filled by a character-trigram search of titles (:mod:`miners.trigrams`), not by the title
+  words. It
+  forgives misspelt, run-together and split words the way a retailer's fuzzy matching does, so
+  the channel finds, for a reason, products BM25 over title words misses (Home Depot: Jaccard@100
+  with BM25 0.32 against 0.46 for ``always``, Recall@100 1.7 points above BM25's; ``python -m
+  bench.mining``). The trigram index is kept in memory and saved beside the lexicon.
 
 Ranking, best first:
 
@@ -45,13 +53,16 @@ Ranking, best first:
 2. the weighted full-text score: FTS5 ``bm25()`` with the column weights of
    ``config.field_weights``, or PostgreSQL ``ts_rank`` with those weights scaled to at most 1
    and length normalisation 1;
-3. the product id, for ties.
+3. the product id, for ties;
+4. (``trigrams`` only) after every product that matches a field, the trigram fill, by cosine
+   and then product id.
 
 Searching runs the queries in chunks on ``config.search_workers`` threads, each with its own
 connection and one cursor (so PostgreSQL runs one server-side prepared statement per thread).
 
 The reported score is ``fields + s / (1 + s)`` with ``s`` the full-text score: its integer part
-is the number of fields matched. The two databases order fields alike; their text scores
+is the number of fields matched. A trigram fill scores ``c / (1 + c)`` with ``c`` its cosine
+(at most 0.5, below any field match). The two databases order fields alike; their text scores
 differ in detail (bm25 against ts_rank).
 
 Example:
@@ -85,6 +96,7 @@ from core.errors import StoreError
 from miners.base import SearchResult
 from miners.config import CatalogChannelConfig
 from miners.lexicon import FIELDS, Lexicon, ProductTerms, build_lexicon
+from miners.trigrams import TrigramIndex
 from store.catalog import ProductDoc
 
 __all__ = ["FTS_TABLE", "TSVECTOR_TABLE", "CatalogChannel", "QueryPlan", "plan_query"]
@@ -99,6 +111,7 @@ _INDEX_FORMAT = "dissent-catalog-index/1"
 # Ends every product type, so that a type phrase can be anchored at the end of the type.
 _END = "0end0"
 _LEXICON_FILE, _INDEX_FILE = "catalog_lexicon.json", "catalog_index.json"
+_TRIGRAM_FILE = "catalog_trigrams.npz"
 _CHUNK = 256  # queries per connection checkout when ``search_workers`` threads share the work
 
 
@@ -123,6 +136,8 @@ def plan_query(lexicon: Lexicon, query: str, title_search: str = "always") -> Qu
         QueryPlan(fields={}, words=('claw', 'hammer'), gated=False)
         >>> plan_query(lexicon, "claw hammer", "never").words
         ()
+        >>> plan_query(lexicon, "claw hammer", "trigrams").words  # the trigram index fills
+        ()
     """
     found = lexicon.match(query)
     fields: dict[str, list[tuple[str, ...]]] = {}
@@ -136,7 +151,7 @@ def plan_query(lexicon: Lexicon, query: str, title_search: str = "always") -> Qu
         return QueryPlan(ordered, words)
     if ordered:
         return QueryPlan(ordered, words, gated=True)
-    return QueryPlan(ordered, words if title_search == "unrecognised" else ())
+    return QueryPlan(ordered, words if title_search == "unrecognised" else ())  # never, trigrams
 
 
 def _driver(conn: Connection) -> Any:
@@ -267,6 +282,7 @@ class CatalogChannel:
         self.config = config
         self.engine = engine
         self.lexicon: Lexicon | None = None
+        self.trigrams: TrigramIndex | None = None  # built for title_search: trigrams
         self._size = 0
         dialect = engine.dialect.name
         if dialect not in ("sqlite", "postgresql"):
@@ -291,6 +307,9 @@ class CatalogChannel:
         lexicon, docs = build_lexicon(products, self.config)
         self._db.create([(i, *_columns(d)) for i, d in zip(ids, docs, strict=True)])
         self.lexicon, self._size = lexicon, len(products)
+        self.trigrams = None
+        if self.config.title_search == "trigrams":
+            self.trigrams = TrigramIndex.build(ids, [p.title for p in products])
         log.info(
             "catalog index: %d products, terms %s, sources %s",
             len(products),
@@ -324,7 +343,23 @@ class CatalogChannel:
                 result.ids[i, : len(rows)] = table[:, 0].astype(np.int64)
                 s = np.maximum(table[:, 2], 0.0)
                 result.scores[i, : len(rows)] = table[:, 1] + s / (1.0 + s)
+        if self.config.title_search == "trigrams":
+            self._fill(queries, rows_per_query, result)
         return result
+
+    def _fill(self, queries: Sequence[str], rows: list[Any], result: SearchResult) -> None:
+        """Fill each list's empty slots from the trigram index (``title_search: trigrams``)."""
+        if self.trigrams is None:
+            raise StoreError("catalog channel: no trigram index; call index() or load() first")
+        k = result.ids.shape[1]
+        short = [i for i, r in enumerate(rows) if len(r) < k]
+        hits = self.trigrams.search(
+            [queries[i] for i in short], k, exclude=[{int(r[0]) for r in rows[i]} for i in short]
+        )
+        for i, found in zip(short, hits, strict=True):
+            n = len(rows[i])
+            for j, (pid, cosine) in enumerate(found[: k - n], start=n):
+                result.ids[i, j], result.scores[i, j] = pid, cosine / (1.0 + cosine)
 
     def save(self, directory: Path) -> None:
         """Write the lexicon and the index description as JSON files into ``directory``.
@@ -335,6 +370,8 @@ class CatalogChannel:
             raise StoreError("catalog channel: nothing to save; call index() first")
         directory.mkdir(parents=True, exist_ok=True)
         self.lexicon.save(directory / _LEXICON_FILE)
+        if self.trigrams is not None:
+            self.trigrams.save(directory / _TRIGRAM_FILE)
         meta = {
             "format": _INDEX_FORMAT,
             "dialect": self.engine.dialect.name,
@@ -371,7 +408,15 @@ class CatalogChannel:
                 f"catalog channel: {table} holds {rows} products but {directory} was saved with "
                 f"{size}; run index() again"
             )
-        self.lexicon, self._size = lexicon, size
+        trigrams = None
+        if self.config.title_search == "trigrams":
+            if not (directory / _TRIGRAM_FILE).exists():
+                raise StoreError(
+                    f"catalog channel: {directory} has no trigram index (it was indexed with "
+                    "another title_search); run index() again"
+                )
+            trigrams = TrigramIndex.load(directory / _TRIGRAM_FILE)
+        self.lexicon, self._size, self.trigrams = lexicon, size, trigrams
 
 
 def _columns(doc: ProductTerms) -> tuple[str, str, str, str]:

@@ -83,12 +83,14 @@ class CatalogChannelConfig(Section):
     search_workers: int = Field(
         default=2, ge=1, description="threads, each with its own connection, running queries"
     )
-    title_search: Literal["always", "unrecognised", "never"] = Field(
-        default="always",
+    title_search: Literal["always", "unrecognised", "never", "trigrams"] = Field(
+        default="trigrams",
         description=(
             "when the query's words are also searched in titles: always (ranked after products "
-            "that match recognised fields), only for queries with no recognised catalog term, or "
-            "never (a pure field-matching catalog: a query it does not understand finds nothing)"
+            "that match recognised fields), only for queries with no recognised catalog term, "
+            "never (a pure field-matching catalog: a query it does not understand finds "
+            "nothing), or trigrams (as never, then the empty slots filled by a spelling-tolerant "
+            "character-trigram search of titles: miners/trigrams.py)"
         ),
     )
 

@@ -48,7 +48,7 @@ from store.ranked import RANKED_COLUMNS, list_rows
 from store.schema import Candidate, RankedList
 from store.splits import evaluation_queries
 
-__all__ = ["MiningReport", "QueryCandidates", "classify_query", "mine"]
+__all__ = ["MiningReport", "QueryCandidates", "classify_query", "mine", "queries_to_mine"]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _fingerprint(
     )
 
 
-def _queries(
+def queries_to_mine(
     engine: Engine, config: MiningSettings, limit: int | None
 ) -> tuple[list[QueryRow], int]:
     """The queries to mine (the first ``limit`` by id) and how many evaluation queries were
@@ -332,7 +332,7 @@ def mine(
         raise DissentError(f"query_limit must be a positive number of queries, got {query_limit}")
     started = time.perf_counter()
     products = load_products(engine)
-    queries, held_out = _queries(engine, config, query_limit)
+    queries, held_out = queries_to_mine(engine, config, query_limit)
     if not products or not queries:
         raise DissentError(
             f"nothing to mine: the store has {len(products)} products and {len(queries)} queries; "

@@ -43,8 +43,9 @@ CATALOG = [
     (22, "Everbilt 8 in. White Shelf Bracket", "Everbilt", "Hardware > Shelf Brackets", {"colour": "White"}),
     (23, "Milwaukee M18 18-Volt Lithium-Ion Cordless Hammer Drill", "Milwaukee", "Power Tools > Hammer Drills", {"voltage": "18V"}),
 ]  # fmt: skip
-# min counts of 2: a catalog of 23 products has no brand in three titles.
-CONFIG = CatalogChannelConfig(min_brand_count=2, min_type_count=2)
+# min counts of 2: a catalog of 23 products has no brand in three titles. Most tests run the
+# database search alone (title_search: always); the trigrams tests below add the fill.
+CONFIG = CatalogChannelConfig(min_brand_count=2, min_type_count=2, title_search="always")
 NASTY = [
     "",
     "   ",
@@ -146,7 +147,41 @@ def test_title_search_unrecognised_falls_back_only_without_terms(engine: Engine)
     assert 7 not in ranked(channel, "dewalt cordless drill", 23)  # terms found: fields only
 
 
-def test_fts_syntax_in_queries_does_not_raise(channel: CatalogChannel) -> None:
+@pytest.mark.parametrize("source", ["structured", "titles"])
+def test_title_search_trigrams_fills_after_the_fields(source: str, engine: Engine) -> None:
+    config = CONFIG.model_copy(update={"title_search": "trigrams"})
+    channel = CatalogChannel(config, engine)
+    channel.index(structured() if source == "structured" else titles_only())
+    rows = channel.search(["dewalt cordless drill", "dewlat cordles dril", "xyzzy"], 23)
+    found = rows.row(0)
+    ids = [i for i, _ in found]
+    fields = [i for i, s in found if s >= 1]
+    assert set(ids[:2]) == {1, 2} and ids[: len(fields)] == fields  # field matches first ...
+    assert 7 not in fields and 7 in ids  # ... then the trigram fill: the bit set is found there
+    assert all(0 < s <= 0.5 for _, s in found[len(fields) :]) and len(set(ids)) == len(ids)
+    assert (np.diff(rows.scores[0][rows.ids[0] >= 0]) <= 0).all()
+    # no term recognised in a misspelt query: the trigram index finds DEWALT's drills first
+    assert {i for i, _ in rows.row(1)[:2]} == {1, 2}
+    assert rows.row(2) == []
+
+
+def test_title_search_trigrams_needs_its_saved_index(engine: Engine, tmp_path: Path) -> None:
+    config = CONFIG.model_copy(update={"title_search": "trigrams"})
+    channel = CatalogChannel(config, engine)
+    channel.index(titles_only())
+    channel.save(tmp_path / "index")
+    CatalogChannel(CONFIG, engine).load(tmp_path / "index")  # other modes ignore the file
+    plain = CatalogChannel(CONFIG, engine)
+    plain.index(titles_only())
+    plain.save(tmp_path / "plain")
+    with pytest.raises(StoreError, match="no trigram index"):
+        CatalogChannel(config, engine).load(tmp_path / "plain")
+
+
+@pytest.mark.parametrize("mode", ["always", "trigrams"])
+def test_fts_syntax_in_queries_does_not_raise(mode: str, engine: Engine) -> None:
+    channel = CatalogChannel(CONFIG.model_copy(update={"title_search": mode}), engine)
+    channel.index(structured())
     result = channel.search(NASTY, 5)
     assert result.ids.shape == (len(NASTY), 5)
     assert (result.ids[:2] == -1).all()
@@ -165,17 +200,22 @@ def test_result_shape_padding_and_order(channel: CatalogChannel) -> None:
     assert channel.search([], 5).ids.shape == (0, 5)
 
 
-def test_save_load_round_trip(channel: CatalogChannel, engine: Engine, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["always", "trigrams"])
+def test_save_load_round_trip(mode: str, engine: Engine, tmp_path: Path) -> None:
+    config = CONFIG.model_copy(update={"title_search": mode})
+    channel = CatalogChannel(config, engine)
+    channel.index(titles_only())
     queries = [
         "dewalt cordless drill",
         "drill",
         "chrome kitchen faucet",
         "xyzzy",
         "1 gallon deck coating",
+        "refrigirator",
     ]
     before = channel.search(queries, 8)
     channel.save(tmp_path / "index")
-    fresh = CatalogChannel(CONFIG, engine)
+    fresh = CatalogChannel(config, engine)
     fresh.load(tmp_path / "index")
     after = fresh.search(queries, 8)
     np.testing.assert_array_equal(before.ids, after.ids)
