@@ -35,14 +35,13 @@ query is the OR of
   match the same number of fields); a query with no recognised term is searched in titles.
 - ``never``: like ``unrecognised``, but a query with no recognised term finds nothing: a pure
   field-matching catalog.
-- ``trigrams`` (the default): products that match a recognised term first, as in ``never``;
-  the slots they leave empty, and the whole list of a query with no recognised term, are
-  filled by a character-trigram search of titles (:mod:`miners.trigrams`), not by the title
-  words. It
+- ``trigrams`` (the default): products that match a recognised term first, as in ``never``; the
+  slots they leave empty, and the whole list of a query with no recognised term, are filled by a
+  character-trigram search of titles (:mod:`miners.trigrams`), not by the title words. It
   forgives misspelt, run-together and split words the way a retailer's fuzzy matching does, so
-  the channel finds, for a reason, products BM25 over title words misses (Home Depot: Jaccard@100
-  with BM25 0.32 against 0.46 for ``always``, Recall@100 1.7 points above BM25's; ``python -m
-  bench.mining``). The trigram index is kept in memory and saved beside the lexicon.
+  the channel finds, for a reason, products BM25 over title words misses (Home Depot:
+  Jaccard@100 with BM25 0.32 against 0.46 for ``always``, Recall@100 1.7 points above BM25's;
+  ``python -m bench.mining``). The trigram index is kept in memory and saved beside the lexicon.
 
 Ranking, best first:
 
