@@ -93,6 +93,20 @@ class Tier1Training(Section):
     ordinal_weight: float = Field(
         default=0.5, ge=0, description="weight of the expected-grade squared error in the loss"
     )
+    # Off by default: it trades agreement for robustness. Home Depot, tier 1 one epoch, weight 1
+    # against 0 (calibration split, python -m bench.flips; 8,000 training pairs): attack flips
+    # 13.6% -> 9.2%, neutral phrases 23.5% -> 16.4%, dev QWK 0.443 -> 0.435. On all 26,621
+    # pairs, against earlier runs without it: dev QWK 0.468 (0.486); measured once on the test
+    # split after the choice, QWK 0.480 (0.487) and flips 7.0% (8.2%) of 1,000 attacks
+    # (bench/results/annotation-homedepot-consistency.json)
+    consistency_weight: float = Field(
+        default=0.0,
+        ge=0,
+        description=(
+            "weight of the squared difference between each injected or boilerplate copy's "
+            "expected grade and its clean product's (held fixed), both in the same batch; 0: off"
+        ),
+    )
     signals: list[Signal] = Field(
         default_factory=lambda: list(typing.get_args(Signal)),
         description=(

@@ -18,6 +18,15 @@ split of the human labels only:
   grade. Most instructions are cut by the sanitizer; what is left, like any appended words,
   moved the grades of a model trained without these copies as much as an attack did.
 
+Each injected or boilerplate copy keeps its clean product (``Example.clean``). With
+``consistency_weight`` above zero the clean twin rides in the same batch and the loss adds that
+weight times the squared difference between the copy's expected grade and the twin's, the
+twin's held fixed (no gradient): the label alone says where a copy's grade belongs, the term
+says the appended words must not move it at all (grades are the expected grade cut at
+cutpoints, so any movement near a cutpoint is a flip). Holding the twin fixed matters: letting
+both move lets the model satisfy the term by flattening every prediction (on 8,000 Home Depot
+pairs, weight 1 both ways cost 0.025 dev QWK, held fixed 0.008, for about the same flips).
+
 :func:`train_tier1_model` fine-tunes the packaged MiniLM as a 4-label classifier with
 cross-entropy plus ``ordinal_weight`` times the squared error of the expected grade (an
 ordinal-aware term: predicting 0 for a 3 costs more than predicting 2), under bfloat16 autocast
@@ -115,7 +124,8 @@ class Example:
     query: str
     product: dict[str, Any]
     grade: int
-    kind: str = "human"  # human | negative | injected
+    kind: str = "human"  # human | negative | injected | boilerplate
+    clean: dict[str, Any] | None = None  # an appended copy's product before the text was added
 
 
 @dataclass
@@ -168,7 +178,7 @@ def _appended(
         product = dict(lp.pair.product)
         product["title"] = sanitize(f"{product.get('title', '')} {text}")
         product["description"] = sanitize(f"{product.get('description') or ''} {text}") or None
-        out.append(Example(lp.pair.query, product, lp.grade, kind))
+        out.append(Example(lp.pair.query, product, lp.grade, kind, dict(lp.pair.product)))
     return out
 
 
@@ -332,11 +342,19 @@ class _Trainer:
         for batch in track(batches, label, total=len(batches)):
             chosen = [examples[i] for i in batch]
             target = torch.tensor([e.grade for e in chosen], device=self.device)
-            logits = self._logits(chosen)
+            weight = self.settings.consistency_weight
+            copies = [i for i, e in enumerate(chosen) if e.clean is not None] if weight else []
+            twins = [Example(chosen[i].query, chosen[i].clean or {}, 0) for i in copies]
+            logits = self._logits([*chosen, *twins])  # one forward pass for both
+            logits, twin_logits = logits[: len(chosen)], logits[len(chosen) :]
             loss = torch.nn.functional.cross_entropy(logits, target)
+            expected = logits.softmax(dim=-1) @ grades
             if self.settings.ordinal_weight > 0:
-                expected = logits.softmax(dim=-1) @ grades
                 loss = loss + self.settings.ordinal_weight * ((expected - target) ** 2).mean()
+            if copies:  # the appended words must not move the expected grade
+                clean = (twin_logits.softmax(dim=-1) @ grades).detach()
+                moved = expected[copies] - clean
+                loss = loss + weight * (moved**2).mean()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
             self.optimizer.step()

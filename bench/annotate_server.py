@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from annotator.backends.base import Pair
 from annotator.backends.llama_cpp import default_gguf_path
@@ -133,10 +134,48 @@ async def raw_client(
     return time.perf_counter() - started, answered
 
 
+def _round(
+    engine: Engine, config: Any, run: int, args: argparse.Namespace, url: str, tier: TierConfig
+) -> dict[str, Any]:
+    """Annotate ``args.pairs`` candidates, then send the same requests with the plain client."""
+    with engine.connect() as conn:
+        before = conn.execute(select(func.max(Judgment.id))).scalar_one() or 0
+    t0 = time.perf_counter()
+    report = annotate(engine, config, mining_run=run, limit=args.pairs)
+    ours = time.perf_counter() - t0
+    with engine.connect() as conn:
+        calls = conn.execute(
+            select(Judgment.query_id, Judgment.product_id)
+            .where(Judgment.id > before)
+            .order_by(Judgment.id)
+        ).all()
+        failed = conn.execute(
+            select(func.count())
+            .select_from(Judgment)
+            .where(Judgment.id > before, Judgment.error.is_not(None))
+        ).scalar_one()
+    # the same requests: the pairs of annotate's model calls, one request per call
+    pairs = {(p.query_id, p.product_id): p for p, _ in candidate_pairs(engine, run)}
+    called: list[Pair] = with_product_fields(engine, [pairs[(q, p)] for q, p in calls])
+    backend, prompt = OpenAICompatibleBackend(tier), load_prompt()
+    messages = [backend.messages(p, prompt) for p in called]
+    raw, answered = asyncio.run(raw_client(url, tier, messages, args.concurrency))
+    print(f"round: annotate {len(calls)} calls in {ours:.1f} s, raw {answered} in {raw:.1f} s")
+    return {
+        "pairs": report.pairs,
+        "model_calls": len(calls),
+        "failed_calls": failed,
+        "ours_seconds": ours,
+        "answered": answered,
+        "raw_seconds": raw,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=300, help="candidates annotate grades")
     parser.add_argument("--concurrency", type=int, default=2, help="requests in flight")
+    parser.add_argument("--rounds", type=int, default=2, help="annotate, then raw, this often")
     parser.add_argument("--output", type=Path, default=RESULTS / "annotate-server.json")
     parser.add_argument("--base-url", help="a running server's /v1 URL (default: start one)")
     parser.add_argument("--model", help="the served model's name (with --base-url)")
@@ -186,28 +225,19 @@ def main() -> int:
             calibrate(engine, config, enforce_gate=False)
             result["calibrate_seconds"] = round(time.perf_counter() - t0, 1)
 
-            with engine.connect() as conn:
-                before = conn.execute(select(func.max(Judgment.id))).scalar_one() or 0
-            t0 = time.perf_counter()
-            report = annotate(engine, config, mining_run=run, limit=args.pairs)
-            ours = time.perf_counter() - t0
-            with engine.connect() as conn:
-                calls = conn.execute(
-                    select(Judgment.query_id, Judgment.product_id)
-                    .where(Judgment.id > before)
-                    .order_by(Judgment.id)
-                ).all()
-                failed = conn.execute(
-                    select(func.count())
-                    .select_from(Judgment)
-                    .where(Judgment.id > before, Judgment.error.is_not(None))
-                ).scalar_one()
-            # the same requests: the pairs of annotate's model calls, one request per call
-            pairs = {(p.query_id, p.product_id): p for p, _ in candidate_pairs(engine, run)}
-            called: list[Pair] = with_product_fields(engine, [pairs[(q, p)] for q, p in calls])
-            backend, prompt = OpenAICompatibleBackend(tier), load_prompt()
-            messages = [backend.messages(p, prompt) for p in called]
-            raw, answered = asyncio.run(raw_client(url, tier, messages, args.concurrency))
+            # Each round grades the same candidates from the same calibrated store (a copy
+            # taken now), then replays them with the plain client; with two rounds or more a
+            # server that warms up or drifts meets each of the two both early and late.
+            store = Path(tmp) / "store.db"
+            engine.dispose()
+            shutil.copy(store, Path(tmp) / "calibrated.db")
+            rounds = []
+            for _ in range(args.rounds):
+                engine.dispose()
+                for journal in (Path(f"{store}-wal"), Path(f"{store}-shm")):
+                    journal.unlink(missing_ok=True)
+                shutil.copy(Path(tmp) / "calibrated.db", store)
+                rounds.append(_round(engine, config, run, args, url, tier))
     finally:
         if scripted is not None:
             scripted.shutdown()
@@ -220,24 +250,33 @@ def main() -> int:
                 process.kill()
                 process.wait(timeout=30)
     assert process is None or process.poll() is not None, "the llama.cpp server still runs"
+    calls = sum(r["model_calls"] for r in rounds)
+    answered = sum(r["answered"] for r in rounds)
     if not calls or not answered:
-        print(f"nothing to compare: {len(calls)} model calls, {answered} raw answers")
+        print(f"nothing to compare: {calls} model calls, {answered} raw answers")
         return 1
-    ours_rate, raw_rate = len(calls) / ours, answered / raw
+    ours = sum(r["ours_seconds"] for r in rounds)
+    raw = sum(r["raw_seconds"] for r in rounds)
+    ours_rate, raw_rate = calls / ours, answered / raw
     result.update(
         {
-            "pairs": report.pairs,
-            "model_calls": len(calls),
-            "failed_calls": failed,
+            "pairs": rounds[0]["pairs"],
+            "rounds": len(rounds),
+            "model_calls": calls,
+            "failed_calls": sum(r["failed_calls"] for r in rounds),
             "ours": {"seconds": round(ours, 2), "calls_per_second": round(ours_rate, 3)},
             "raw": {"seconds": round(raw, 2), "calls_per_second": round(raw_rate, 3)},
             "share_of_raw": round(ours_rate / raw_rate, 3),
+            "share_of_raw_per_round": [
+                round(r["model_calls"] / r["ours_seconds"] / (r["answered"] / r["raw_seconds"]), 3)
+                for r in rounds
+            ],
         }
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"annotate: {len(calls)} model calls in {ours:.1f} s ({ours_rate:.2f}/s); raw client: "
+        f"annotate: {calls} model calls in {ours:.1f} s ({ours_rate:.2f}/s); raw client: "
         f"{answered} requests in {raw:.1f} s ({raw_rate:.2f}/s); annotate reaches "
         f"{ours_rate / raw_rate:.1%} of the server's throughput (target >= 90%)"
     )

@@ -11,7 +11,9 @@ import pytest
 from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
+from annotator.backends.base import Pair
 from annotator.backends.cross_encoder import TIER_FILE, CrossEncoderBackend, pair_text
+from annotator.base_models import resolve_base_model
 from annotator.combiner import COMBINER_FILE, fit_combiner
 from annotator.config import Tier1Training
 from annotator.pairs import LabelledPair, labelled_pairs
@@ -82,6 +84,8 @@ def test_the_training_set_adds_negatives_and_injected_copies(
         )
         assert grade_of[(e.query, original)] == e.grade
         assert any(phrase[:12] in e.product["title"] for phrase in TRAINING_BOILERPLATE)
+        assert e.clean is not None and e.clean["title"] == original  # its clean twin
+    assert all(e.clean is None for e in data.fit if e.kind in ("human", "negative"))
     negatives = [e for e in data.fit if e.kind == "negative"]
     assert all(e.grade == 0 for e in negatives)
     labelled = {(lp.pair.query, lp.pair.product["title"]) for lp in train}
@@ -113,6 +117,57 @@ def test_trained_tier_grades_with_four_way_distributions(
     assert (dists.argmax(axis=1) == human).mean() > majority
     expected = dists @ np.arange(4)
     assert spearmanr(expected, human).statistic > 0.3
+
+
+def test_the_consistency_term_keeps_appended_words_from_moving_the_grade(
+    sample: tuple[Engine, list[LabelledPair]], tmp_path: Path
+) -> None:
+    # A small BERT with MiniLM's vocabulary, initialised at random: it learns in seconds.
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model(None, tmp_path, 0))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        num_labels=4,
+    )
+    BertForSequenceClassification(config).save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    engine, labels = sample
+    quick = Tier1Training(
+        base_model=str(tmp_path / "base"),
+        epochs=3,
+        batch_size=16,
+        learning_rate=1e-3,
+        dev_fraction=0.0,
+        negative_share=0.3,
+        injected_share=0.5,
+        boilerplate_share=1.0,
+        signals=[],
+    )
+    data = training_set(engine, [lp for lp in labels if lp.split == "train"], quick)
+    copies = [e for e in data.fit if e.clean is not None]
+    pairs = [
+        Pair(0, i, f"{i}:{k}", e.query, product)
+        for i, e in enumerate(copies)
+        for k, product in enumerate((e.product, e.clean or {}))
+    ]
+
+    def moved(weight: float) -> float:
+        """How far the appended words move the expected grade, against its spread."""
+        settings = quick.model_copy(update={"consistency_weight": weight})
+        result = train_tier1_model(data, tmp_path / f"w{weight}", settings)
+        answers = CrossEncoderBackend(result.output_dir).grade(pairs, load_prompt())
+        expected = np.array([a.distribution for a in answers]) @ np.arange(4)
+        return float(np.abs(expected[0::2] - expected[1::2]).mean() / expected.std())
+
+    # The same examples and seed: only the term differs (measured: 0.31 without, 0.21 with).
+    assert moved(20.0) < 0.8 * moved(0.0)
 
 
 def test_the_model_id_is_the_weights_not_the_folder(
