@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from annotator.service import annotate
+from bench.command import command_line
 from flows.config import load_config
 from store.db import open_store
 from store.ledger import Flow, annotation_of, resolve_run
@@ -43,7 +44,7 @@ def main() -> int:
     first_s = (first.finished_at - first.started_at).total_seconds()
     calls = sum(report.model_calls.values())
     result = {
-        "command": "python -m bench.annotate_cache " + " ".join(sys.argv[1:]),
+        "command": command_line("bench.annotate_cache"),
         "config": str(args.config),
         "cores": os.cpu_count(),
         "mining_run": mining,

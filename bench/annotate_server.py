@@ -49,6 +49,7 @@ from annotator.backends.openai_compatible import OpenAICompatibleBackend, reques
 from annotator.config import TierConfig
 from annotator.pairs import candidate_pairs, with_product_fields
 from annotator.service import annotate, calibrate
+from bench.command import command_line
 from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
@@ -192,7 +193,7 @@ def main() -> int:
         process, url = start_llama_server(gguf, logits_all=False)
         model = gguf.name
     result: dict[str, Any] = {
-        "command": "python -m bench.annotate_server " + " ".join(sys.argv[1:]),
+        "command": command_line("bench.annotate_server"),
         "cores": os.cpu_count(),
         "model": model,
         "concurrency": args.concurrency,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.service import calibrate, train_tier
+from bench.command import command_line
 from flows.calibrate import untrained_tiers
 from flows.config import load_config
 from ingest import ingest_dataset
@@ -94,7 +95,7 @@ def main() -> int:
     steps["calibrate"] = time.perf_counter() - t0
     c = outcome.cascade
     result = {
-        "command": "python -m bench.annotation " + " ".join(sys.argv[1:]),
+        "command": command_line("bench.annotation"),
         "config": str(args.config),
         "cores": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),

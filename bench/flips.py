@@ -34,6 +34,7 @@ from annotator.fitting import cap_split
 from annotator.injection import INJECTIONS, inject
 from annotator.pairs import labelled_pairs
 from annotator.service import trainable_tier
+from bench.command import command_line
 from flows.config import load_config
 from prompts import load_prompt
 from store.db import open_store
@@ -85,7 +86,7 @@ def main() -> int:
             }
             print(f"{kind:8s} {figures[text[:60]]} {text[:60]!r}")
     result = {
-        "command": "python -m bench.flips " + " ".join(sys.argv[1:]),
+        "command": command_line("bench.flips"),
         "cores": os.cpu_count(),
         "tier": tier.name,
         "model_id": backend.model_id,

@@ -45,6 +45,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from sqlalchemy import Engine, select
 
+from bench.command import command_line
 from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
@@ -206,7 +207,7 @@ def modes_only(csv: Path, output: Path) -> int:
     result.update(
         {
             "catalog_modes": modes,
-            "catalog_modes_command": "python -m bench.mining " + " ".join(sys.argv[1:]),
+            "catalog_modes_command": command_line("bench.mining"),
             "catalog_modes_cores": os.cpu_count(),
         }
     )
@@ -241,7 +242,7 @@ def main() -> int:
     if args.catalog_modes:
         return modes_only(csv, args.output)
     result: dict[str, Any] = {
-        "command": "python -m bench.mining " + " ".join(sys.argv[1:]),
+        "command": command_line("bench.mining"),
         "cores": os.cpu_count(),
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,6 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
+from bench.command import command_line
 from bench.mining import DATA, RESULTS, ROOT, peak_mib
 from flows.config import load_config
 from ingest import ingest_dataset
@@ -104,7 +105,7 @@ def main() -> int:
         return 0
     logging.basicConfig(level=logging.WARNING)
     result: dict[str, Any] = {
-        "command": "python -m bench.mining_10x " + " ".join(sys.argv[1:]),
+        "command": command_line("bench.mining_10x"),
         "cores": os.cpu_count(),
     }
     with tempfile.TemporaryDirectory() as tmp:

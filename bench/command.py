@@ -1,0 +1,36 @@
+"""The command line a benchmark writes into its results file.
+
+Settings given through ``DISSENT_*`` environment variables (``DISSENT_CONFIG``,
+``DISSENT_ANNOTATION__TIER1_TRAINING__CONSISTENCY_WEIGHT=1``, ...) change what a benchmark
+measures as much as its arguments do, so the recorded command carries them in front, quoted
+for a POSIX shell: pasting it reruns the same measurement.
+
+    >>> command_line("bench.flips", ["--pairs", "400"], {"DISSENT_X__Y": "a b", "HOME": "/root"})
+    "DISSENT_X__Y='a b' python -m bench.flips --pairs 400"
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+
+
+def command_line(
+    module: str,
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """``python -m <module> <argv>`` preceded by every ``DISSENT_*`` variable set, sorted.
+
+    ``argv`` defaults to ``sys.argv[1:]`` and ``environ`` to ``os.environ``.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    environ = os.environ if environ is None else environ
+    settings = [
+        f"{name}={shlex.quote(value)}"
+        for name, value in sorted(environ.items())
+        if name.startswith("DISSENT_")
+    ]
+    return " ".join([*settings, "python", "-m", module, *map(shlex.quote, argv)])

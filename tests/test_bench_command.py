@@ -1,0 +1,31 @@
+"""The command a benchmark records reruns the same measurement when pasted into a shell."""
+
+from __future__ import annotations
+
+import shlex
+
+from bench.command import command_line
+
+
+def test_the_recorded_command_carries_the_dissent_settings_and_quotes_them() -> None:
+    environ = {
+        "DISSENT_ANNOTATION__TIER1_TRAINING__CONSISTENCY_WEIGHT": "0.5",
+        "DISSENT_TRAIN__RECIPES": "[human, mixed]",
+        "PATH": "/usr/bin",
+    }
+    line = command_line("bench.annotation", ["--output", "a b.json"], environ)
+
+    words = shlex.split(line)
+    assert words == [
+        "DISSENT_ANNOTATION__TIER1_TRAINING__CONSISTENCY_WEIGHT=0.5",
+        "DISSENT_TRAIN__RECIPES=[human, mixed]",
+        "python",
+        "-m",
+        "bench.annotation",
+        "--output",
+        "a b.json",
+    ]
+
+
+def test_without_settings_the_command_is_the_module_and_its_arguments() -> None:
+    assert command_line("bench.flips", [], {"HOME": "/root"}) == "python -m bench.flips"
