@@ -93,16 +93,14 @@ class Tier1Training(Section):
     ordinal_weight: float = Field(
         default=0.5, ge=0, description="weight of the expected-grade squared error in the loss"
     )
-    # 0.25 by default. Home Depot, all 26,621 tier-training pairs, one epoch, bf16, side by side
-    # (README, "A consistency term"): against a control that puts the clean twins in the batch
-    # at weight 1e-9, weight 0.25 / 0.5 kept dev QWK (0.472 / 0.473 against 0.472) and cut the
-    # calibration split's attack flips from 9.7% to 6.4% / 6.9% and neutral-phrase flips from
-    # 18.3% to 11.0% / 11.3% (python -m bench.flips); weight 0 itself scored dev QWK 0.486, a
-    # different training trajectory (dropout draws and padding change with the twins): the
-    # control shows that gap is not the term's doing. The Home Depot configs pin 0 (their
-    # published figures were made so).
+    # Off by default. Home Depot, all 26,621 tier-training pairs, one epoch, bf16 (README, "A
+    # consistency term"): against a control that puts the clean twins in the batch at weight
+    # 1e-9, weight 0.25 / 0.5 kept dev QWK (0.472 / 0.473 against 0.472; weight 0 itself 0.486,
+    # a different trajectory) and cut calibration attack flips from 9.7% to 6.4% / 6.9%. But on
+    # the shipped sample (167 training pairs) `make demo` at 0.25 graded 51% of random products
+    # relevant (gate 25%; 23% at 0): not the default until that is understood.
     consistency_weight: float = Field(
-        default=0.25,
+        default=0.0,
         ge=0,
         description=(
             "weight of the squared difference between each injected or boilerplate copy's "
