@@ -16,6 +16,8 @@ import shlex
 import sys
 from collections.abc import Mapping, Sequence
 
+from core.config import ENV_PREFIX
+
 
 def command_line(
     module: str,
@@ -31,6 +33,6 @@ def command_line(
     settings = [
         f"{name}={shlex.quote(value)}"
         for name, value in sorted(environ.items())
-        if name.startswith("DISSENT_")
+        if name.startswith(ENV_PREFIX)
     ]
     return " ".join([*settings, "python", "-m", module, *map(shlex.quote, argv)])
