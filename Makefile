@@ -54,6 +54,7 @@ bench: install
 
 bench-labels: install
 	$(BIN)/python -m bench.annotation --retrain
+	$(BIN)/python -m bench.sample_seeds
 
 bench-proof: install
 	$(BIN)/python -m bench.proof

@@ -1,10 +1,11 @@
 """The README's Home Depot tables, printed as Markdown from ``bench/results/*.json``.
 
     python -m bench.tables            # every table
-    python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, mining
+    python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, mining,
+                                      # sample-seeds
 
-Run after ``python -m bench.annotation``, ``python -m bench.proof`` or ``python -m
-bench.mining`` and paste the output into
+Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
+bench.mining`` or ``python -m bench.sample_seeds`` and paste the output into
 the README, so that every figure there comes from a results file.
 """
 
@@ -23,7 +24,9 @@ FILES = {
     "proof": "eval-homedepot.json",
     "proof-human-plus": "eval-homedepot-human-plus.json",  # human + mined data (issue 11)
     "mining": "mining-homedepot.json",
+    "sample-seeds": "sample-seeds.json",  # tier 1 on the shipped sample, seed by seed
 }
+MODULES = {"sample-seeds": "sample_seeds"}  # the bench module, where not the name's first word
 
 
 def _f(value: Any, pct: bool = False) -> str:
@@ -130,7 +133,28 @@ def mining_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-TABLES = {"proof": proof_table, "proof-human-plus": proof_table, "mining": mining_table}
+def sample_seeds_table(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "| min_dev_pairs | consistency_weight | seed | dev pairs (folded in) | epoch kept "
+        "| test QWK | test exact | random relevant | gate (25%) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in data["runs"]:
+        lines.append(
+            f"| {r['min_dev_pairs']} | {r['consistency_weight']:g} | {r['seed']} "
+            f"| {r['dev_pairs']} ({r['dev_folded_in']}) | {r['epoch_kept']} of {r['epochs_run']} "
+            f"| {_f(r['test_qwk'])} | {_f(r['test_exact'], True)} "
+            f"| {_f(r['random_relevant'], True)} | {'passed' if r['gate_passed'] else 'failed'} |"
+        )
+    return lines
+
+
+TABLES = {
+    "proof": proof_table,
+    "proof-human-plus": proof_table,
+    "mining": mining_table,
+    "sample-seeds": sample_seeds_table,
+}
 
 
 def main(argv: list[str]) -> int:
@@ -139,7 +163,8 @@ def main(argv: list[str]) -> int:
         file = FILES[name]
         path = RESULTS / file
         if not path.exists():
-            print(f"{path} not found: run python -m bench.{name.split('-')[0]} first")
+            module = MODULES.get(name, name.split("-")[0])
+            print(f"{path} not found: run python -m bench.{module} first")
             continue
         data = json.loads(path.read_text())
         table = TABLES.get(name, annotation_table)(data)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
@@ -27,11 +28,17 @@ from store.db import open_store
 from store.splits import SplitsConfig
 from tests.annotator.test_combiner import synthetic_pairs
 from tests.conftest import SAMPLE
+from tests.flows.test_cli import run
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = Tier1Training(
-    epochs=6, batch_size=16, learning_rate=1e-4, dev_fraction=0.2, negative_share=0.3
+SETTINGS = Tier1Training(  # min_dev_pairs=1: the sample's small dev slice still chooses here
+    epochs=6,
+    batch_size=16,
+    learning_rate=1e-4,
+    dev_fraction=0.2,
+    min_dev_pairs=1,
+    negative_share=0.3,
 )
 
 
@@ -92,6 +99,22 @@ def test_the_training_set_adds_negatives_and_injected_copies(
     assert not any((e.query, e.product["title"]) in labelled for e in negatives)
     dev_queries = {e.query for e in data.dev}
     assert not dev_queries & {e.query for e in data.fit}  # the dev slice is whole queries
+
+
+def test_a_dev_slice_too_small_to_choose_on_trains_instead(
+    sample: tuple[Engine, list[LabelledPair]],
+) -> None:
+    engine, labels = sample
+    train = [lp for lp in labels if lp.split == "train"]
+    chosen = training_set(engine, train, SETTINGS)
+    dev = chosen.counts["dev"]
+    assert 0 < dev < 200 and "dev_folded_in" not in chosen.counts
+    folded = training_set(engine, train, SETTINGS.model_copy(update={"min_dev_pairs": dev + 1}))
+    assert folded.dev == [] and folded.counts["dev"] == 0
+    assert folded.counts["dev_folded_in"] == dev
+    assert folded.counts["human"] == len(train) == chosen.counts["human"] + dev
+    exactly = training_set(engine, train, SETTINGS.model_copy(update={"min_dev_pairs": dev}))
+    assert exactly.counts["dev"] == dev  # a slice of min_dev_pairs pairs is kept
 
 
 def test_trained_tier_grades_with_four_way_distributions(
@@ -231,3 +254,26 @@ def test_training_refuses_empty_or_bad_examples(sample: tuple[Engine, list[Label
     bad = [LabelledPair(labels[0].pair, 5, "train")]
     with pytest.raises(DissentError, match="grades must be 0-3"):
         training_set(engine, bad, SETTINGS)
+
+
+def test_train_tier_says_when_the_dev_slice_was_too_small(tmp_path: Path) -> None:
+    # seed 3 puts two sample queries (10 pairs) in the 10% dev slice: fewer than min_dev_pairs
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": f"sqlite:///{tmp_path / 's.db'}"},
+                "workdir": str(tmp_path / "work"),
+                "annotation": {"tier1_training": {"seed": 3, "epochs": 1}},
+            }
+        )
+    )
+    ingested = run("ingest", "all", "--mapping", str(SAMPLE / "mapping.yaml"), "-c", str(config))
+    assert ingested.exit_code == 0, ingested.output
+    done = run("annotate", "train-tier", "-c", str(config))
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.stdout.split())
+    assert "epoch 1 of 1 kept (dev QWK per epoch: no dev slice: its 10 pairs were too few" in said
+    model = tmp_path / "work" / "models" / "tier1-cross-encoder"
+    counts = json.loads((model / TIER_FILE).read_text())["result"]["counts"]
+    assert counts["dev"] == 0 and counts["dev_folded_in"] == 10
