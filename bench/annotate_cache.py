@@ -11,7 +11,6 @@ first annotate, for example after ``python -m bench.proof``:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 
 from annotator.service import annotate
-from bench.command import command_line
+from bench.command import command_line, write_results
 from flows.config import load_config
 from store.db import open_store
 from store.ledger import Flow, annotation_of, resolve_run
@@ -56,13 +55,11 @@ def main() -> int:
         "already_labelled": report.already_labelled,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    write_results(args.output, result)
     print(
         f"first annotate {first_s:.1f} s, again {again:.1f} s ({result['speedup']}x), "
         f"{calls} model calls, {report.already_labelled:,} of {report.pairs:,} pairs labelled"
     )
-    print(f"wrote {args.output}")
     return 0
 
 

@@ -49,7 +49,7 @@ from annotator.backends.openai_compatible import OpenAICompatibleBackend, reques
 from annotator.config import TierConfig
 from annotator.pairs import candidate_pairs, with_product_fields
 from annotator.service import annotate, calibrate
-from bench.command import command_line
+from bench.command import command_line, write_results
 from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
@@ -274,14 +274,12 @@ def main() -> int:
             ],
         }
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_results(args.output, result)
     print(
         f"annotate: {calls} model calls in {ours:.1f} s ({ours_rate:.2f}/s); raw client: "
         f"{answered} requests in {raw:.1f} s ({raw_rate:.2f}/s); annotate reaches "
         f"{ours_rate / raw_rate:.1%} of the server's throughput (target >= 90%)"
     )
-    print(f"wrote {args.output}")
     return 0
 
 

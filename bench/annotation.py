@@ -16,7 +16,6 @@ split: the figures are read off the calibration report.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.service import calibrate, train_tier
-from bench.command import command_line
+from bench.command import command_line, write_results
 from flows.calibrate import untrained_tiers
 from flows.config import load_config
 from ingest import ingest_dataset
@@ -126,10 +125,8 @@ def main() -> int:
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "report": str(paths["markdown"]),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    write_results(args.output, result)
     print(paths["markdown"].read_text())
-    print(f"wrote {args.output}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The command line a benchmark writes into its results file.
+"""What a benchmark writes: the command line that reran it, and the results file.
 
 Settings given through ``DISSENT_*`` environment variables (``DISSENT_CONFIG``,
 ``DISSENT_ANNOTATION__TIER1_TRAINING__CONSISTENCY_WEIGHT=1``, ...) change what a benchmark
@@ -11,10 +11,13 @@ for a POSIX shell: pasting it reruns the same measurement.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from core.config import ENV_PREFIX
 
@@ -36,3 +39,16 @@ def command_line(
         if name.startswith(ENV_PREFIX)
     ]
     return " ".join([*settings, "python", "-m", module, *map(shlex.quote, argv)])
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for what ``json`` cannot write: numpy scalars as numbers, the rest as text."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else str(value)
+
+
+def write_results(path: Path, result: Mapping[str, Any]) -> None:
+    """Write ``result`` as indented JSON to ``path`` (its folder made if missing), and say so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=_plain) + "\n")
+    print(f"wrote {path}")

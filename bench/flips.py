@@ -17,7 +17,6 @@ jittery the model is near its cutpoints, not how far an attack works.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from annotator.fitting import cap_split
 from annotator.injection import INJECTIONS, inject
 from annotator.pairs import labelled_pairs
 from annotator.service import trainable_tier
-from bench.command import command_line
+from bench.command import command_line, write_results
 from flows.config import load_config
 from prompts import load_prompt
 from store.db import open_store
@@ -100,8 +99,7 @@ def main() -> int:
             np.mean([f["flip"] for f in figures.values() if f["kind"] == "neutral"])
         ),
     }
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args.output, result)
     return 0
 
 

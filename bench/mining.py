@@ -45,7 +45,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 from sqlalchemy import Engine, select
 
-from bench.command import command_line
+from bench.command import command_line, write_results
 from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
@@ -211,8 +211,7 @@ def modes_only(csv: Path, output: Path) -> int:
             "catalog_modes_cores": os.cpu_count(),
         }
     )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    write_results(output, result)
     return 0
 
 
@@ -367,9 +366,7 @@ def main() -> int:
             "(target >= 100x)"
         )
         result["bm25_queries_per_second"] = {k: round(v, 1) for k, v in speeds.items()}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args.output, result)
     return 0
 
 

@@ -34,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from bench.command import command_line
+from bench.command import command_line, write_results
 from bench.mining import DATA, RESULTS, ROOT, peak_mib
 from flows.config import load_config
 from ingest import ingest_dataset
@@ -159,9 +159,7 @@ def main() -> int:
         f"mined {result['queries']:,} queries over {result['products']:,} products in "
         f"{result['seconds']:.1f} s, peak {result['peak_mib']:,} MiB (target <= 8 GiB)"
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args.output, result)
     return 0
 
 

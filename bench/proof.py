@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.service import annotate
+from bench.command import write_results
 from core.models import default_model_path
 from curriculum.build import build_curriculum
 from curriculum.evaluation import evaluate_models, write_evaluation
@@ -83,7 +84,7 @@ def main() -> int:
     paths = write_evaluation(evaluation, args.output, command)
     data = json.loads(paths["json"].read_text())
     data.update(cores=os.cpu_count(), steps=steps, config=str(args.config))
-    args.output.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    write_results(args.output, data)
     for m in evaluation.models:
         print(m.name, {k: round(v, 4) for k, v in m.overall.items()}, m.p_values.get("ndcg@10"))
     print(f"wrote {paths['json']} and {paths['html']}")

@@ -19,7 +19,6 @@ Writes ``bench/results/sample-seeds.json``. About 1.5 minutes a run on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -33,7 +32,7 @@ import yaml
 from annotator.pairs import labelled_pairs
 from annotator.service import calibrate, train_tier
 from annotator.tier1 import training_set
-from bench.command import command_line
+from bench.command import command_line, write_results
 from flows.config import PipelineConfig, load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
@@ -75,6 +74,7 @@ def run_one(seed: int, weight: float, min_dev_pairs: int, seen: set[Any]) -> dic
         trained = train_tier(engine, config, "cross-encoder")
         outcome, _ = calibrate(engine, config, enforce_gate=False)
         (tier,) = outcome.tiers
+        engine.dispose()
         return {
             "seed": seed,
             "consistency_weight": weight,
@@ -83,6 +83,7 @@ def run_one(seed: int, weight: float, min_dev_pairs: int, seen: set[Any]) -> dic
             "dev_folded_in": trained.counts.get("dev_folded_in", 0),
             "epoch_kept": trained.best_epoch,
             "epochs_run": trained.epochs_run,
+            "precision": trained.precision,
             "dev_qwk": trained.dev_qwk,
             "test_qwk": tier.calibrated.qwk,
             "test_exact": tier.calibrated.exact,
@@ -118,9 +119,7 @@ def main() -> int:
                     flush=True,
                 )
     result = {"command": command_line("bench.sample_seeds"), "cores": os.cpu_count(), "runs": runs}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, default=float) + "\n")
-    print(f"wrote {args.output}")
+    write_results(args.output, result)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The README's Home Depot tables, printed as Markdown from ``bench/results/*.json``.
+"""The README's benchmark tables, printed as Markdown from ``bench/results/*.json``.
 
     python -m bench.tables            # every table
     python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, mining,

@@ -268,7 +268,10 @@ def _train(config: Path | None, tier: str | None, epochs: int | None, limit: int
     result = train_tier(open_store(cfg.store_url), cfg, tier, epochs=epochs, limit=limit)
     dev = ", ".join(f"{q:.3f}" for q in result.dev_qwk) or "no dev slice"
     if folded := result.counts.get("dev_folded_in"):
-        dev = f"no dev slice: its {folded} pairs were too few to choose on and trained too"
+        dev = (
+            f"no dev slice: its {folded} pairs were too few to choose on "
+            "(tier1_training.min_dev_pairs) and trained too"
+        )
     out.print(
         f"tier {name!r} saved to {result.output_dir}: epoch {result.best_epoch} of "
         f"{result.epochs_run} kept (dev QWK per epoch: {dev}); trained on {result.counts} "
