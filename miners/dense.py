@@ -73,16 +73,27 @@ class DenseChannel:
         cache = EmbeddingCache(self.cache_dir, self.encoder.key) if self.cache_dir else None
         found, cached = cache.lookup(hashes) if cache else (np.zeros(len(products), bool), None)
         todo = [i for i in range(len(products)) if not found[i]]
-        log.info("dense: %d products cached, %d to encode", int(found.sum()), len(todo))
-        fresh = self.encoder.encode([product_text(products[i]) for i in todo])
-        if cache is not None and todo:
-            cache.add([hashes[i] for i in todo], fresh)
-        dim = fresh.shape[1] if todo or cached is None else cached.shape[1]
+        # products with the same content (same hash) are encoded once
+        first: dict[str, int] = {}
+        for i in todo:
+            first.setdefault(hashes[i], i)
+        unique = list(first.values())
+        log.info(
+            "dense: %d products cached, %d to encode (%d distinct)",
+            int(found.sum()),
+            len(todo),
+            len(unique),
+        )
+        fresh = self.encoder.encode([product_text(products[i]) for i in unique])
+        if cache is not None and unique:
+            cache.add([hashes[i] for i in unique], fresh)
+        dim = fresh.shape[1] if unique or cached is None else cached.shape[1]
         vectors = np.zeros((len(products), dim), dtype=np.float32)
         if cached is not None:
             vectors[found] = cached
         if todo:
-            vectors[todo] = fresh
+            row = {h: r for r, h in enumerate(first)}
+            vectors[todo] = fresh[[row[hashes[i]] for i in todo]]
         return vectors
 
     def _prepare(self, vectors: Matrix) -> Matrix:

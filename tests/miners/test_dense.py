@@ -15,7 +15,7 @@ from core.models import default_model_path
 from miners.config import DenseConfig
 from miners.dense import DenseChannel
 from miners.embeddings import EmbeddingCache, Encoder
-from store.catalog import ProductDoc
+from store.catalog import ProductDoc, product_text
 from tests.miners.conftest import by_id
 
 QUERIES = ["cordless drill", "celing fan with light", "vaccum cleaner", "garden hose"]
@@ -109,6 +109,26 @@ def test_cache_with_repeated_content_stays_aligned(
     again = DenseChannel(cache_dir=tmp_path, encoder=encoder).embed_products(products)
     np.testing.assert_allclose(again, first, atol=1e-6)
     assert len(EmbeddingCache(tmp_path, encoder.key)) == 30
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_repeated_content_is_encoded_once_in_a_pass(
+    sample_products: list[ProductDoc], encoder: Encoder, tmp_path: Path, cached: bool
+) -> None:
+    twin = dataclasses.replace(sample_products[2], id=9999)
+    products = [*sample_products[:5], twin, sample_products[7]]
+    calls: list[int] = []
+    original = encoder.encode
+    encoder.encode = lambda texts: calls.append(len(texts)) or original(texts)  # type: ignore[method-assign]
+    try:
+        channel = DenseChannel(cache_dir=tmp_path if cached else None, encoder=encoder)
+        got = channel.embed_products(products)
+    finally:
+        encoder.encode = original  # type: ignore[method-assign]
+    assert calls == [6]  # seven products, six contents
+    np.testing.assert_array_equal(got[5], got[2])  # the twin shares its original's vector
+    alone = encoder.encode([product_text(p) for p in products])
+    np.testing.assert_allclose(got, alone, atol=2e-2)  # each row its own product's vector
 
 
 def test_precomputed_embeddings_npy_and_parquet(
