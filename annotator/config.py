@@ -114,9 +114,10 @@ class Tier1Training(Section):
     # consistency term"): against a control that puts the clean twins in the batch at weight
     # 1e-9, weight 0.25 / 0.5 kept dev QWK (0.472 / 0.473 against 0.472; weight 0 itself 0.486,
     # a different trajectory) and cut calibration attack flips from 9.7% to 6.4% / 6.9%. But on
-    # the shipped sample (167 training pairs, no dev slice) 0.25 failed the sample's 25% gate on
-    # random products for two seeds of four, where 0 passed all four, and graded more random
-    # products relevant for every seed (python -m bench.sample_seeds): not the default.
+    # the shipped sample (167 training pairs, no dev slice, negative_share 0.2 as it then was)
+    # 0.25 failed the sample's 25% gate on random products for two seeds of four, where 0 passed
+    # all four, and graded more random products relevant for every seed (python -m
+    # bench.sample_seeds): not the default.
     consistency_weight: float = Field(
         default=0.0,
         ge=0,

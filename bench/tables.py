@@ -2,7 +2,7 @@
 
     python -m bench.tables            # every table
     python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, mining,
-                                      # sample-seeds
+                                      # sample-seeds, sample-seeds-negatives
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
 bench.mining`` or ``python -m bench.sample_seeds`` and paste the output into
@@ -25,8 +25,10 @@ FILES = {
     "proof-human-plus": "eval-homedepot-human-plus.json",  # human + mined data (issue 11)
     "mining": "mining-homedepot.json",
     "sample-seeds": "sample-seeds.json",  # tier 1 on the shipped sample, seed by seed
+    "sample-seeds-negatives": "sample-seeds-negatives.json",  # the same, negative_share 0.5
 }
-MODULES = {"sample-seeds": "sample_seeds"}  # the bench module, where not the name's first word
+# the bench module, where it is not the name's first word
+MODULES = {"sample-seeds": "sample_seeds", "sample-seeds-negatives": "sample_seeds"}
 
 
 def _f(value: Any, pct: bool = False) -> str:
@@ -154,6 +156,7 @@ TABLES = {
     "proof-human-plus": proof_table,
     "mining": mining_table,
     "sample-seeds": sample_seeds_table,
+    "sample-seeds-negatives": sample_seeds_table,
 }
 
 
