@@ -2,11 +2,12 @@
 
     python -m bench.tables            # every table
     python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, mining,
-                                      # sample-seeds, sample-seeds-negatives
+                                      # sample-seeds, sample-seeds-negatives,
+                                      # curriculum-humans
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
-bench.mining`` or ``python -m bench.sample_seeds`` and paste the output into
-the README, so that every figure there comes from a results file.
+bench.mining``, ``python -m bench.sample_seeds`` or ``python -m bench.curriculum_humans`` and
+paste the output into the README, so that every figure there comes from a results file.
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ FILES = {
     "mining": "mining-homedepot.json",
     "sample-seeds": "sample-seeds.json",  # tier 1 on the shipped sample, seed by seed
     "sample-seeds-negatives": "sample-seeds-negatives.json",  # the same, negative_share 0.5
+    "curriculum-humans": "curriculum-humans-homedepot.json",  # the levels against humans
 }
 # the bench module, where it is not the name's first word
-MODULES = {"sample-seeds": "sample_seeds", "sample-seeds-negatives": "sample_seeds"}
+MODULES = {
+    "sample-seeds": "sample_seeds",
+    "sample-seeds-negatives": "sample_seeds",
+    "curriculum-humans": "curriculum_humans",
+}
 
 
 def _f(value: Any, pct: bool = False) -> str:
@@ -151,12 +157,28 @@ def sample_seeds_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def curriculum_humans_table(data: dict[str, Any]) -> list[str]:
+    """Per level, then every mined easy positive by its worst channel rank: candidates, the
+    share a human judged, and the share judged relevant."""
+    lines = [
+        "| level | candidates | judged by a human | of those, human relevant |",
+        "|---|---|---|---|",
+    ]
+    for r in [*data["levels"], *data.get("easy_positives_by_rank", [])]:
+        lines.append(
+            f"| {r['level']} | {r['candidates']:,} | {_f(r['judged_share'], True)} "
+            f"({r['judged']:,}) | {_f(r['human_relevant_share'], True)} |"
+        )
+    return lines
+
+
 TABLES = {
     "proof": proof_table,
     "proof-human-plus": proof_table,
     "mining": mining_table,
     "sample-seeds": sample_seeds_table,
     "sample-seeds-negatives": sample_seeds_table,
+    "curriculum-humans": curriculum_humans_table,
 }
 
 

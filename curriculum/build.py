@@ -34,7 +34,13 @@ from store.ledger import Flow, annotation_of, recorded_run, resolve_run, runs_wi
 from store.schema import Candidate, CurriculumExample, Label, Product, Query
 from store.splits import evaluation_queries
 
-__all__ = ["CURRICULUM_VERSION", "CurriculumReport", "build_curriculum", "resolve_inputs"]
+__all__ = [
+    "CURRICULUM_VERSION",
+    "CurriculumReport",
+    "build_curriculum",
+    "graded_candidates",
+    "resolve_inputs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +135,7 @@ def _refuse_evaluation_queries(engine: Engine, config: CurriculumSettings, minin
         )
 
 
-def _graded_candidates(
+def graded_candidates(
     engine: Engine, mining_run: int, cascade: str
 ) -> tuple[list[GradedCandidate], int]:
     """The candidates that carry a label of ``cascade`` (graded or failed), and how many of
@@ -307,7 +313,7 @@ def build_curriculum(
     mining_run = resolve_run(engine, Flow.MINE, mining_run).id
     _refuse_evaluation_queries(engine, config, mining_run)
     mining_run, cascade = resolve_inputs(engine, mining_run, cascade)
-    graded, unlabelled = _graded_candidates(engine, mining_run, cascade)
+    graded, unlabelled = graded_candidates(engine, mining_run, cascade)
     fingerprint = _fingerprint(cfg, mining_run, cascade, graded)
     previous = runs_with_fingerprint(engine, Flow.CURRICULUM, fingerprint)
     done = next((r for r in previous if r.status == "succeeded"), None)
