@@ -1,9 +1,9 @@
 """The README's benchmark tables, printed as Markdown from ``bench/results/*.json``.
 
     python -m bench.tables            # every table
-    python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, mining,
-                                      # sample-seeds, sample-seeds-negatives,
-                                      # curriculum-humans
+    python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, proof-k10,
+                                      # mining, sample-seeds, sample-seeds-negatives,
+                                      # curriculum-humans, curriculum-humans-k10
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
 bench.mining``, ``python -m bench.sample_seeds`` or ``python -m bench.curriculum_humans`` and
@@ -24,16 +24,20 @@ FILES = {
     "annotation-gemma": "annotation-homedepot-gemma.json",  # configs/homedepot-gemma.yaml
     "proof": "eval-homedepot.json",
     "proof-human-plus": "eval-homedepot-human-plus.json",  # human + mined data (issue 11)
+    "proof-k10": "eval-homedepot-k10.json",  # human+mixed with consensus in every top 10
     "mining": "mining-homedepot.json",
     "sample-seeds": "sample-seeds.json",  # tier 1 on the shipped sample, seed by seed
     "sample-seeds-negatives": "sample-seeds-negatives.json",  # the same, negative_share 0.5
     "curriculum-humans": "curriculum-humans-homedepot.json",  # the levels against humans
+    "curriculum-humans-k10": "curriculum-humans-homedepot-k10.json",  # easy_positive_k 10
 }
 # the bench module, where it is not the name's first word
 MODULES = {
+    "proof-k10": "proof",
     "sample-seeds": "sample_seeds",
     "sample-seeds-negatives": "sample_seeds",
     "curriculum-humans": "curriculum_humans",
+    "curriculum-humans-k10": "curriculum_humans",
 }
 
 
@@ -175,10 +179,12 @@ def curriculum_humans_table(data: dict[str, Any]) -> list[str]:
 TABLES = {
     "proof": proof_table,
     "proof-human-plus": proof_table,
+    "proof-k10": proof_table,
     "mining": mining_table,
     "sample-seeds": sample_seeds_table,
     "sample-seeds-negatives": sample_seeds_table,
     "curriculum-humans": curriculum_humans_table,
+    "curriculum-humans-k10": curriculum_humans_table,
 }
 
 
