@@ -16,7 +16,7 @@ Candidates mined as positives but graded irrelevant (``demoted``, left out of th
 get a row of their own: if humans call most of them relevant, the cascade is throwing away
 good positives. A last row holds every human-judged pair of the run's queries, mined or not:
 its relevant share is the base rate a level's precision must beat (judged products are the
-ones a search engine showed the raters, so they lean relevant).
+ones a search engine showed the raters, far more often relevant than a random product).
 
 :func:`easy_positives_by_rank` asks the same of every mined consensus candidate, graded or not,
 by its worst rank over the channels: where consensus is loose (every channel's top 500), the
