@@ -90,13 +90,17 @@ def annotation_table(data: dict[str, Any]) -> list[str]:
 
 def proof_table(data: dict[str, Any]) -> list[str]:
     """Per model: the full-catalog metrics, NDCG@10 per segment and the paired tests (against
-    the base, and against each model the evaluation was asked to test against)."""
+    the first model, the base unless told otherwise, and against each model the evaluation was
+    asked to test against)."""
     segments = list(data["segments"])
     head = ["model", "NDCG@10", "Recall@100", "grade-0 in top 10", "NDCG@10 judged only"]
     head += [f"NDCG@10 {s} ({data['segments'][s]})" for s in segments]
+    first = next(iter(data["models"]))
     against = data.get("p_values_against", {})
-    references = list(dict.fromkeys(r for versus in against.values() for r in versus))
-    head += ["p (NDCG@10 vs base)"] + [f"p (NDCG@10 vs {r})" for r in references]
+    references = [
+        r for r in dict.fromkeys(r for versus in against.values() for r in versus) if r != first
+    ]
+    head += [f"p (NDCG@10 vs {first})"] + [f"p (NDCG@10 vs {r})" for r in references]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, overall in data["models"].items():
         cells = [name] + [_f(overall.get(m), m == "grade0_top10") for m in METRICS]

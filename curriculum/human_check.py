@@ -87,6 +87,15 @@ def _human_grades(engine: Engine, source: str | None) -> dict[tuple[int, int], f
     return {pair: sum(g) / len(g) for pair, g in grades.items()}
 
 
+def _count(row: list[int], human: float | None, cutoff: int) -> None:
+    """Add one candidate to ``row`` (candidates, judged, human relevant), ``human`` its mean
+    human grade (None: unjudged)."""
+    row[0] += 1
+    if human is not None:
+        row[1] += 1
+        row[2] += human >= cutoff
+
+
 def check_levels(
     engine: Engine,
     mining_run: int,
@@ -113,11 +122,7 @@ def check_levels(
             continue
         level = assign_level(c.sets, c.grade, cutoff).level
         row = counts[DEMOTED if level is None else LEVELS[level]]
-        row[0] += 1
-        human = humans.get((c.query_id, c.product_id))
-        if human is not None:
-            row[1] += 1
-            row[2] += human >= cutoff
+        _count(row, humans.get((c.query_id, c.product_id)), cutoff)
     queries = {c.query_id for c in graded}
     base = [grade >= cutoff for (query, _), grade in humans.items() if query in queries]
     counts[ALL_JUDGED] = [len(base), len(base), sum(base)]
@@ -150,10 +155,5 @@ def easy_positives_by_rank(
                 continue
             worst = max(channel_ranks)
             bucket = next((i for i, edge in enumerate(edges) if worst <= edge), len(edges) - 1)
-            row = counts[names[bucket]]
-            row[0] += 1
-            human = humans.get((query_id, product_id))
-            if human is not None:
-                row[1] += 1
-                row[2] += human >= cutoff
+            _count(counts[names[bucket]], humans.get((query_id, product_id)), cutoff)
     return [LevelCheck(name, *row) for name, row in counts.items()]
