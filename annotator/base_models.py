@@ -10,8 +10,7 @@
 A GGUF is dequantised once by transformers into a sequence-classification model with four
 outputs (the head starts fresh, seeded) and saved as a Hugging Face folder under
 ``<workdir>/models/base/``, named by the GGUF's content hash; later trainings start from that
-folder. Loading a GGUF through transformers takes about a minute on two cores; the folder
-loads in seconds.
+folder, which loads much faster than the GGUF does through transformers.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from pathlib import Path
 from core.errors import DissentError
 from core.hashing import file_digest
 from core.models import default_model_path
+from core.paths import Workdir
 
 __all__ = ["PACKAGED_GEMMA", "resolve_base_model"]
 
@@ -37,7 +37,7 @@ def _from_gguf(gguf: Path, workdir: Path, seed: int) -> Path:
     """A Hugging Face folder holding ``gguf`` as a 4-output classifier (made once, then reused)."""
     if not gguf.is_file():
         raise DissentError(f"GGUF model {gguf} does not exist; set training.base_model to a file")
-    target = workdir / "models" / "base" / f"{gguf.stem}-{file_digest(gguf)[:12]}"
+    target = Workdir(workdir).base_models / f"{gguf.stem}-{file_digest(gguf)[:12]}"
     if (target / _DONE).exists():
         return target
     try:

@@ -5,27 +5,24 @@ and the pair's channel signals (:mod:`annotator.signals`), standardised, gives t
 grade distribution. It is fitted by :func:`fit_combiner` on the *dev* slice of the
 tier-training split — the queries the cross-encoder did not train on (it chose its epoch
 there, a mild optimism) — and never on the calibration or test split, which then calibrate
-and judge the combined tier like any other.
+and judge the combined tier like any other. A small, hard-to-overfit model: a few thousand dev
+pairs and a dozen features.
 
-It is kept only if it helps enough to pay for itself: 5-fold cross-validation by query on the
-dev slice compares the QWK of the cross-encoder alone with the combined model's (each as its
-expected grade cut at cutpoints fitted on the other folds), and the combiner must gain at least
-``min_gain`` (``combiner_min_gain``, default 0.01). Computing the signals nearly doubles the
-tier's grading time on a CPU (the dense signal encodes every query and title). Both figures go to the tier's metadata
-(``dissent-tier.json``); a kept combiner is saved beside the weights as ``combiner.json``,
-which the backend applies and the model id hashes (a new combiner is a new model).
-
-Why this model: a few thousand dev pairs and a dozen features call for something small and
-hard to overfit. What it buys depends on how much the cross-encoder learnt (Home Depot, test
-split, ``python -m bench.annotation --config configs/homedepot-proof.yaml``): trained on 3,000
-pairs, tier 1 goes from QWK 0.336 to 0.382 with the combiner; trained on all 26,621, the
-combiner gains 0.002 on the dev slice and nothing on the test split, so the default
-``min_gain`` leaves it out there.
+It is kept only if it helps enough to pay for computing the signals at grading time: 5-fold
+cross-validation by query on the dev slice compares the QWK of the cross-encoder alone with
+the combined model's (each as its expected grade cut at cutpoints fitted on the other folds),
+and the combiner must gain at least ``min_gain`` (:data:`MIN_GAIN`). Both figures go to the
+tier's metadata (``dissent-tier.json``); a kept combiner is saved beside the weights as
+``combiner.json``, which the backend applies and the model id hashes (a new combiner is a new
+model). :class:`CombinerSettings` holds what tier training fits it with; its defaults are what
+``dissent annotate train-tier`` uses, and benchmarks vary them (``python -m bench.annotation
+--signals``, ``--combiner-min-gain``).
 """
 
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +33,42 @@ import numpy as np
 from annotator.decision import fit_decider, qwk
 from annotator.signals import CatalogStats, Signal, SignalComputer
 
-__all__ = ["COMBINER_FILE", "Combiner", "CombinerFit", "fit_combiner"]
+__all__ = [
+    "COMBINER_FILE",
+    "MIN_GAIN",
+    "MIN_PAIRS",
+    "SIGNALS",
+    "Combiner",
+    "CombinerFit",
+    "CombinerSettings",
+    "fit_combiner",
+]
 
 COMBINER_FILE = "combiner.json"
+SIGNALS: tuple[Signal, ...] = typing.get_args(Signal)
+"""The signal groups combined by default: all of them."""
+MIN_PAIRS = 200
+"""Dev pairs (with their random products) needed to fit the combiner."""
+MIN_GAIN = 0.01
+"""Cross-validated dev-slice QWK the combiner must add to the cross-encoder's to be kept."""
 _EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class CombinerSettings:
+    """How tier training fits the combiner (defaults: the module constants).
+
+    Args:
+        signals: the signal groups to combine; empty: no combiner.
+        dense_model: the ``dense`` signal's sentence-transformers model (unset: MiniLM).
+        min_pairs: fewer dev pairs than this: no combiner.
+        min_gain: the cross-validated QWK it must add to be kept.
+    """
+
+    signals: tuple[Signal, ...] = SIGNALS
+    dense_model: str | None = None
+    min_pairs: int = MIN_PAIRS
+    min_gain: float = MIN_GAIN
 
 
 @dataclass
@@ -195,8 +224,8 @@ def fit_combiner(
     signals: Sequence[Signal],
     stats: CatalogStats | None,
     dense_model: str | None = None,
-    min_pairs: int = 200,
-    min_gain: float = 0.01,
+    min_pairs: int = MIN_PAIRS,
+    min_gain: float = MIN_GAIN,
     folds: int = 5,
     seed: int = 0,
 ) -> CombinerFit:

@@ -5,9 +5,9 @@ title and description — the kind a seller could write: instructions to the gra
 delimiters and role markers, JSON answers, another language, padding. The text then
 goes through :func:`prompts.sanitize.sanitize`, as a product from the store does, so what is
 measured is the defended pipeline: the sanitizer removes what reads as an instruction, and a
-tier must not be moved by what is left. :mod:`annotator.evaluate` grades the clean and the
-injected versions with each tier and the cascade; the *flip rate* is the share of (pair,
-injection) cases whose grade changed. Injected variants get their own content hash, so their
+tier must not be moved by what is left. :mod:`annotator.cascade_calibration` grades the clean
+and the injected versions with each tier and the cascade; the *flip rate* is the share of
+(pair, injection) cases whose grade changed. Injected variants get their own content hash, so their
 judgments never mix with the clean ones in the cache.
 
 Example:

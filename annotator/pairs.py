@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, select
 
 from annotator.backends.base import Pair
+from core.errors import DissentError
 from prompts import sanitize
 from store.schema import Candidate, HumanLabel, Product, Query
 from store.splits import SplitsConfig, split_of
@@ -28,6 +29,7 @@ __all__ = [
     "candidate_rows",
     "labelled_pairs",
     "random_pairs",
+    "require_splits",
     "with_product_fields",
 ]
 
@@ -210,3 +212,14 @@ def random_pairs(engine: Engine, query_ids: Sequence[int], count: int, seed: int
         columns = (Product.id, Product.content_hash, *_PRODUCT_COLUMNS)
         rows = {r.id: r for r in conn.execute(select(*columns).where(Product.id.in_(products)))}
     return [Pair(q, p, rows[p].content_hash, texts[q], _product_fields(rows[p])) for q, p in chosen]
+
+
+def require_splits(labelled: Sequence[LabelledPair]) -> None:
+    """Raise DissentError unless the calibration and the test split both have human labels."""
+    cal = sum(lp.split == "calibration" for lp in labelled)
+    test = sum(lp.split == "test" for lp in labelled)
+    if not cal or not test:
+        raise DissentError(
+            f"calibration needs human labels in both the calibration and test splits "
+            f"(have {cal} and {test} pairs); ingest more labels or change splits.fractions"
+        )

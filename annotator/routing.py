@@ -7,7 +7,7 @@ last active tier decides whatever is left. A failed answer (confidence -1) never
 
 :func:`choose_route` searches every non-empty set of active tiers and, for each, a grid of
 thresholds (quantiles of each tier's confidences), scores each route on out-of-fold decisions
-of the calibration split (:mod:`annotator.evaluate` makes them by k-fold cross-validation), and
+of the calibration split (:mod:`annotator.fitting` makes them by k-fold cross-validation), and
 keeps the best route whose compute stays within the budget (ties: the cheaper). Every single
 tier alone is one of the routes searched, so **on the calibration folds the chosen cascade
 scores at least as well as the best single tier within the budget**. A route of several tiers

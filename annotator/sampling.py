@@ -1,8 +1,7 @@
 """Spreading an annotation budget over many queries: ``annotation.sample``.
 
 Grading every candidate of a large mining run costs more than a budget allows, and taking the
-first N pairs by query id grades a few queries exhaustively (on Home Depot, ``--limit 20000``
-covered 84 queries). :func:`sample_candidates` keeps, per query, at most ``per_set[s]``
+first N pairs by query id grades a few queries exhaustively. :func:`sample_candidates` keeps, per query, at most ``per_set[s]``
 candidates of each disagreement set ``s`` and then at most ``per_query`` in all — each choice
 a seeded shuffle of that query's candidates, so it depends on the seed and the query alone —
 and orders queries by a seeded hash, so that a ``--limit`` takes whole queries spread over
@@ -41,7 +40,7 @@ class SampleConfig(Section):
     per_set: dict[str, int] = Field(
         default_factory=dict, description="at most, per query and disagreement set"
     )
-    seed: int = 0
+    seed: int = Field(default=0, description="orders the queries and draws each one's candidates")
 
     @field_validator("per_set")
     @classmethod

@@ -6,7 +6,7 @@ These signals put that beside its answer (:mod:`annotator.combiner`). They are c
 the pair's text alone, the same way for a mined candidate, a human-labelled pair and a random
 product, so a combiner fitted on labelled pairs applies unchanged to candidates.
 
-``lexical`` (the tokenizer of the lexical channels, :func:`miners.tokenize.tokenize`, and the
+``lexical`` (the tokenizer of the lexical channels, :func:`core.tokenize.tokenize`, and the
 catalog's title statistics):
 
 - ``bm25``: Okapi BM25 (k1 1.5, b 0.75) of the query against the product's title, with the
@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from miners.tokenize import tokenize
+from core.tokenize import tokenize
 
 __all__ = [
     "CatalogStats",
@@ -166,7 +166,7 @@ class SignalComputer:
 
     def _cosines(self, queries: Sequence[str], titles: Sequence[str]) -> np.ndarray:
         if self._encoder is None:
-            from miners.embeddings import Encoder
+            from core.encoder import Encoder
 
             self._encoder = Encoder(self.dense_model, precision="auto")
         unique_q = sorted(set(queries))

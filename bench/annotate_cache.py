@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from annotator.service import annotate
+from annotator.annotating import annotate
 from bench.command import command_line, write_results
 from flows.config import load_config
 from store.db import open_store

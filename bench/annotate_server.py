@@ -42,13 +42,14 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from annotator.annotating import annotate
 from annotator.backends.base import Pair
 from annotator.backends.llama_cpp import default_gguf_path
 from annotator.backends.llama_server import start_llama_server
 from annotator.backends.openai_compatible import OpenAICompatibleBackend, request_options
+from annotator.calibrating import calibrate
 from annotator.config import TierConfig
 from annotator.pairs import candidate_pairs, with_product_fields
-from annotator.service import annotate, calibrate
 from bench.command import command_line, write_results
 from flows.config import load_config
 from ingest import ingest_dataset

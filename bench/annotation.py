@@ -10,7 +10,12 @@ flip rate, the compute share, and the time of each step. Nothing here is tuned o
 split: the figures are read off the calibration report.
 
     python -m bench.annotation [--config configs/homedepot-pipeline.yaml] [--retrain]
-        [--train-limit N]
+        [--train-limit N] [--consistency-weight W] [--signals lexical dense | --signals]
+        [--combiner-min-gain G]
+
+The last three are training experiments, not settings: the weight of the trainer's consistency
+term (default 0: off), the channel signals the combiner may use (``--signals`` alone: none, no
+combiner) and the dev-slice gain it must reach to be kept (default 0.01; 0: any gain).
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from annotator.service import calibrate, train_tier
+from annotator.backends.registry import backend_class
+from annotator.calibrating import calibrate
+from annotator.combiner import MIN_GAIN, SIGNALS, CombinerSettings
+from annotator.training import train_tier, untrained_tiers
 from bench.command import command_line, write_results
-from flows.calibrate import untrained_tiers
 from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
@@ -68,8 +75,22 @@ def main() -> int:
     parser.add_argument(
         "--train-limit", type=int, default=None, help="train on the first N tier-training pairs"
     )
+    parser.add_argument(
+        "--consistency-weight", type=float, default=0.0, help="the consistency term's weight"
+    )
+    parser.add_argument(
+        "--signals",
+        nargs="*",
+        choices=SIGNALS,
+        default=list(SIGNALS),
+        help="signals the combiner may use (none: no combiner)",
+    )
+    parser.add_argument(
+        "--combiner-min-gain", type=float, default=MIN_GAIN, help="dev QWK the combiner must add"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "annotation-homedepot.json")
     args = parser.parse_args()
+    combiner = CombinerSettings(signals=tuple(args.signals), min_gain=args.combiner_min_gain)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     csv = DATA / "train.csv"
     if not csv.exists():
@@ -83,10 +104,18 @@ def main() -> int:
         ingest_dataset(engine, load_mapping(ROOT / "configs/homedepot.yaml"), csv)
         steps["ingest"] = time.perf_counter() - started
     training = {}
-    trainable = [t.name for t in config.annotation.tiers if t.backend == "cross_encoder"]
+    trainable = [t.name for t in config.annotation.tiers if backend_class(t).trainable]
     for name in trainable if args.retrain else untrained_tiers(config):
         t0 = time.perf_counter()
-        training[name] = asdict(train_tier(engine, config, name, limit=args.train_limit))
+        trained = train_tier(
+            engine,
+            config,
+            name,
+            limit=args.train_limit,
+            consistency_weight=args.consistency_weight,
+            combiner=combiner,
+        )
+        training[name] = asdict(trained)
         steps[f"train {name}"] = time.perf_counter() - t0
         print(f"tier {name}: {training[name]}")
     t0 = time.perf_counter()

@@ -33,12 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.command import command_line, write_results
+from core.encoder import Encoder, Matrix
 from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from miners.config import DenseConfig
 from miners.dense import DenseChannel
-from miners.embeddings import EmbeddingCache, Encoder, Matrix
+from miners.embeddings import EmbeddingCache
 from store.catalog import ProductDoc, load_products
 from store.db import open_store
 
@@ -52,9 +53,9 @@ class _CountingEncoder(Encoder):
 
     texts = 0
 
-    def encode(self, texts: Sequence[str]) -> Matrix:
+    def encode(self, texts: Sequence[str], label: str | None = None) -> Matrix:
         self.texts += len(texts)
-        return super().encode(texts)
+        return super().encode(texts, label)
 
 
 def _index(
@@ -97,7 +98,7 @@ def main() -> int:
         before = [p for i, p in enumerate(products) if i not in added]
         new_contents = {products[i].content_hash for i in added} - {p.content_hash for p in before}
         dense = cfg.mining.dense
-        encoder = _CountingEncoder(dense.model, dense.batch_size, precision=dense.precision)
+        encoder = _CountingEncoder(dense.model, dense.batch_size, precision=cfg.precision)
         encoder.encode(["warm up"])  # load the model before any step is timed
         encoder.texts = 0
         cache_dir = Path(tmp) / "cache" / "embeddings"

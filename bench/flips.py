@@ -32,7 +32,7 @@ from annotator.decision import Decider, fit_decider
 from annotator.fitting import cap_split
 from annotator.injection import INJECTIONS, inject
 from annotator.pairs import labelled_pairs
-from annotator.service import trainable_tier
+from annotator.training import trainable_tier
 from bench.command import command_line, write_results
 from flows.config import load_config
 from prompts import load_prompt

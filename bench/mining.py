@@ -51,7 +51,6 @@ from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from miners.bm25 import Bm25Channel
 from miners.catalog import CatalogChannel
-from miners.config import Bm25Config
 from miners.mine import mine
 from store.catalog import load_products, load_queries
 from store.db import open_store
@@ -164,9 +163,7 @@ def catalog_modes(
     products = load_products(engine)
     out = {}
     for mode in ("always", "unrecognised", "never", "trigrams"):
-        channel = CatalogChannel(
-            cfg.mining.catalog.model_copy(update={"title_search": mode}), engine
-        )
+        channel = CatalogChannel(cfg.mining.catalog, engine, title_search=mode)
         channel.index(products)
         t0 = time.perf_counter()
         result = channel.search(texts, RECALL_K)
@@ -248,7 +245,7 @@ def main() -> int:
         env = {
             "DISSENT_STORE__URL": f"sqlite:///{tmp}/bench.db",
             "DISSENT_WORKDIR": f"{tmp}/work",
-            "DISSENT_MINING__DENSE__PRECISION": args.precision,
+            "DISSENT_PRECISION": args.precision,
         }
         cfg = load_config(None, environ=env)
         engine = open_store(cfg.store_url)
@@ -260,7 +257,7 @@ def main() -> int:
         ours = time.perf_counter() - started
         ours_peak = peak_mib()
         print("\n".join(report.lines()))
-        from miners.embeddings import Encoder
+        from core.encoder import Encoder
 
         precision = Encoder(precision=args.precision).precision
         compute = sum(v for t in report.timings.values() for k, v in t.items() if k != "write")
@@ -354,7 +351,7 @@ def main() -> int:
         texts = [q.text for q in order]
         speeds = {}
         for engine_name, n in (("bm25s", len(texts)), ("rank_bm25", args.rank_bm25_queries)):
-            channel = Bm25Channel(Bm25Config(engine=engine_name))
+            channel = Bm25Channel(engine=engine_name)
             channel.index(products)
             channel.search(texts[:10], 100)  # warm up (numba compiles on first use)
             t0 = time.perf_counter()

@@ -36,10 +36,10 @@ import numpy as np
 
 from bench.command import command_line, write_results
 from bench.mining import DATA, RESULTS, ROOT, peak_mib
+from core.encoder import Encoder
 from flows.config import load_config
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
-from miners.embeddings import Encoder
 from miners.mine import mine
 from store.catalog import load_products
 from store.db import open_store

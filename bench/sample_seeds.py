@@ -3,9 +3,9 @@
 ``make demo`` trains tier 1 on the sample's 167 tier-training pairs and fails when more than
 25% of random products come out relevant. The seed draws the dev slice (whole queries, 10%),
 the sampled negatives, the copies and the batches; on so few pairs any of them can move the
-figures. For each seed, ``consistency_weight`` and ``min_dev_pairs`` asked for, this trains
-tier 1 with ``configs/sample.yaml``'s settings into a fresh store (the sample ingested, nothing
-mined), calibrates the cross-encoder alone and records: the dev pairs used or folded into
+figures. For each seed, consistency-term weight (the trainer's ``consistency_weight``) and
+``min_dev_pairs`` asked for, this trains tier 1 with ``configs/sample.yaml``'s settings into a
+fresh store (the sample ingested, nothing mined), calibrates the cross-encoder alone and records: the dev pairs used or folded into
 training, the epoch kept, test QWK and exact agreement, the share of random products graded
 relevant and whether the sample's gate passed. ``min_dev_pairs 0`` is the behaviour before
 the setting existed (any dev slice chooses the epoch). A combination whose training set is the
@@ -29,9 +29,10 @@ from typing import Any
 
 import yaml
 
+from annotator.calibrating import calibrate
 from annotator.pairs import labelled_pairs
-from annotator.service import calibrate, train_tier
-from annotator.tier1 import training_set
+from annotator.training import train_tier
+from annotator.training_data import training_set
 from bench.command import command_line, write_results
 from flows.config import PipelineConfig, load_config
 from ingest import ingest_dataset
@@ -42,15 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 
-def _config(folder: Path, seed: int, weight: float, min_dev_pairs: int) -> PipelineConfig:
+def _config(folder: Path, seed: int, min_dev_pairs: int) -> PipelineConfig:
     raw = yaml.safe_load((ROOT / "configs/sample.yaml").read_text())
     raw["workdir"] = str(folder / "work")
     raw["store"] = {"url": f"sqlite:///{folder / 'dissent.db'}"}
     annotation = raw.setdefault("annotation", {})
     annotation["tiers"] = [{"name": "cross-encoder", "backend": "cross_encoder"}]
-    annotation.setdefault("tier1_training", {}).update(
-        seed=seed, consistency_weight=weight, min_dev_pairs=min_dev_pairs
-    )
+    annotation.setdefault("tier1_training", {}).update(seed=seed, min_dev_pairs=min_dev_pairs)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
     return load_config(path)
@@ -59,7 +58,7 @@ def _config(folder: Path, seed: int, weight: float, min_dev_pairs: int) -> Pipel
 def run_one(seed: int, weight: float, min_dev_pairs: int, seen: set[Any]) -> dict[str, Any] | None:
     """Train and calibrate one combination; None when its training set was already run."""
     with tempfile.TemporaryDirectory(prefix="dissent-seeds-") as tmp:
-        config = _config(Path(tmp), seed, weight, min_dev_pairs)
+        config = _config(Path(tmp), seed, min_dev_pairs)
         engine = open_store(config.store_url)
         ingest_dataset(engine, load_mapping(ROOT / "sample/mapping.yaml"))
         settings = config.annotation.tier1_training
@@ -71,7 +70,7 @@ def run_one(seed: int, weight: float, min_dev_pairs: int, seen: set[Any]) -> dic
             return None
         seen.add(key)
         started = time.perf_counter()
-        trained = train_tier(engine, config, "cross-encoder")
+        trained = train_tier(engine, config, "cross-encoder", consistency_weight=weight)
         outcome, _ = calibrate(engine, config, enforce_gate=False)
         (tier,) = outcome.tiers
         engine.dispose()
@@ -102,7 +101,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=RESULTS / "sample-seeds.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    runs, seen = [], set()
+    runs: list[dict[str, Any]] = []
+    seen: set[Any] = set()
     for min_dev_pairs in args.min_dev_pairs:
         for weight in args.weights:
             for seed in args.seeds:

@@ -34,7 +34,7 @@ from annotator.backends.registry import trained_model_dir
 from annotator.decision import fit_decider, qwk
 from annotator.metrics import bootstrap_interval
 from annotator.pairs import labelled_pairs
-from annotator.service import train_tier
+from annotator.training import train_tier
 from bench.command import command_line, write_results
 from flows.config import PipelineConfig, load_config
 from prompts import load_prompt

@@ -1,9 +1,9 @@
 """Typed configuration: one YAML file, typed sections, ``DISSENT_*`` overrides read here only.
 
 Each stage owns its section (``miners.config.MiningConfig``, ``annotator.config``,
-``curriculum.config``, ``store.db.StoreConfig``, ``flows.config.FlowsConfig``) and each plug-in
-registry owns the names its section accepts (``miners.registry.ChannelName``,
-``annotator.backends.registry.BackendName``); ``flows.config.PipelineConfig`` composes them.
+``curriculum.config``, ``retriever.config``, ``store.db.StoreConfig``, ``flows.config.FlowsConfig``) and each plug-in
+contract owns the names its section accepts (``miners.base.ChannelName``,
+``annotator.backends.base.BackendName``); ``flows.config.PipelineConfig`` composes them.
 This module holds what they share: the strict :class:`Section` base, and :func:`load_model`,
 which reads a root model from, in increasing priority:
 
@@ -48,6 +48,7 @@ __all__ = [
     "NOT_CONFIG_KEYS",
     "Section",
     "dump_model",
+    "explain_model",
     "load_model",
     "read_yaml",
 ]
@@ -234,3 +235,41 @@ def dump_model(config: BaseModel) -> str:
     """A configuration as YAML, as ``dissent config show`` prints it."""
     data = config.model_dump(mode="json")
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def explain_model(config: BaseModel, indent: int = 0) -> str:
+    """A configuration as YAML with each key's description as a comment, as ``dissent config
+    show --explain`` prints it.
+
+    Example:
+        >>> from pydantic import Field
+        >>> class Root(Section):
+        ...     top_k: int = Field(default=10, description="results kept per query")
+        >>> print(explain_model(Root()), end="")
+        top_k: 10  # results kept per query
+    """
+    lines: list[str] = []
+    pad = " " * indent
+    for name, field in type(config).model_fields.items():
+        value = getattr(config, name)
+        note = f"  # {field.description}" if field.description else ""
+        if isinstance(value, BaseModel):
+            lines.append(f"{pad}{name}:{note}")
+            lines.append(explain_model(value, indent + 2).rstrip("\n"))
+        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            lines.append(f"{pad}{name}:{note}")
+            for item in value:
+                body = explain_model(item, indent + 4).rstrip("\n")
+                lines.append(f"{pad}  - " + body[indent + 4 :])
+        else:
+            lines.append(f"{pad}{name}: {_scalar(value)}{note}")
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    elif isinstance(value, Path):
+        value = str(value)
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000)
+    return text.strip().removesuffix("...").strip()

@@ -15,7 +15,7 @@ from curriculum.levels import LEVEL_OF_SET
 __all__ = ["render_card"]
 
 _LOSSES = {
-    "stage1_bce": "`curriculum.losses.BiEncoderBCELoss` (pointwise BCE on scaled cosine)",
+    "stage1_bce": "`retriever.losses.BiEncoderBCELoss` (pointwise BCE on scaled cosine)",
     "stage2_mnr": "`losses.MultipleNegativesRankingLoss` with `BatchSamplers.NO_DUPLICATES`",
     "stage3_triplet": "`losses.TripletLoss`",
     "graded": "list-wise / odds-ratio losses (e.g. ROAR's): not a stage of the curriculum",
@@ -77,7 +77,7 @@ _TRAIN = (
     "    SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments)\n"
     "from sentence_transformers.training_args import BatchSamplers\n"
     "from sentence_transformers.sentence_transformer import losses\n"
-    "from curriculum.losses import BiEncoderBCELoss\n\n"
+    "from retriever.losses import BiEncoderBCELoss\n\n"
     "model = SentenceTransformer(...)\n"
     "for name, loss in [\n"
     '    ("stage1_bce", BiEncoderBCELoss(model)),\n'

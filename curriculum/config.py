@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import Field
 
@@ -12,14 +11,10 @@ from core.config import Section
 from store.splits import SplitsConfig
 
 __all__ = [
-    "RECIPES",
     "CurriculumConfig",
     "CurriculumSettings",
     "ExportConfig",
     "ExportSettings",
-    "Recipe",
-    "TrainConfig",
-    "TrainSettings",
 ]
 
 
@@ -40,73 +35,22 @@ class CurriculumConfig(Section):
     typo_rate: float = Field(
         default=0.15, ge=0, le=1, description="share of train queries given a noisy copy"
     )
-    negatives_per_positive: int = Field(default=1, ge=1, description="stages 2 and 3")
+    negatives_per_positive: int = Field(
+        default=1, ge=1, description="negatives paired with each positive in stages 2 and 3"
+    )
     use_description: bool = Field(
         default=True, description="product text is title + description (as the dense channel)"
     )
-    seed: int = 0
+    seed: int = Field(default=0, description="seeds the validation split and augmentation")
 
 
 class ExportConfig(Section):
+    """The ``export`` section: where ``dissent export`` writes the datasets."""
+
     output_dir: Path | None = Field(default=None, description="default: `workdir`/export")
-    push_to_hub: str | None = None
-
-
-Recipe = Literal[
-    "human",
-    "mixed",
-    "staged",
-    "human+staged",
-    "human+staged-inbatch",
-    "human+mixed",
-    "human-hardneg",
-    "human-hardneg-masked",
-    "staged-inbatch",
-    "staged-masked",
-    "staged+graded",
-]
-RECIPES: tuple[Recipe, ...] = typing.get_args(Recipe)
-
-
-class TrainConfig(Section):
-    """The ``train`` section: ``dissent train`` (curriculum.train) and ``dissent evaluate``."""
-
-    base_model: str | None = Field(
-        default=None, description="the two-tower model to start from; default packaged MiniLM"
+    push_to_hub: str | None = Field(
+        default=None, description="also push to this Hugging Face dataset repo (needs a token)"
     )
-    recipes: list[Recipe] = Field(default_factory=lambda: list(RECIPES), min_length=1)
-    epochs: int = Field(default=1, ge=1, description="epochs per stage")
-    batch_size: int = Field(default=64, ge=2)
-    learning_rate: float = Field(default=2e-5, gt=0)
-    max_length: int = Field(default=64, ge=8, description="tokens per query or product text")
-    triplet_margin: float = Field(
-        default=0.1,
-        gt=0,
-        le=2,
-        description="stage 3 (Triplet): by how much a positive's cosine must beat its negative's",
-    )
-    max_examples_per_stage: int | None = Field(default=None, ge=1, description="seeded sample")
-    hard_negatives: int = Field(
-        default=1,
-        ge=1,
-        description="`human-hardneg`: mined negatives per human pair (fewer where a query has fewer)",
-    )
-    seed: int = 0
-    precision: Literal["auto", "float32", "bfloat16"] = Field(
-        default="auto", description="auto: bfloat16 autocast on CPUs with AMX or AVX512-BF16"
-    )
-    output_dir: Path | None = Field(default=None, description="default: `workdir`/models")
-    eval_top_k: int = Field(default=100, ge=10, description="retrieved per evaluation query")
-
-
-class TrainSettings(Protocol):
-    """What training and evaluation read of the pipeline configuration."""
-
-    workdir: Path
-    curriculum: CurriculumConfig
-    export: ExportConfig
-    splits: SplitsConfig
-    train: TrainConfig
 
 
 class CurriculumSettings(Protocol):

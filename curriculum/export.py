@@ -15,7 +15,7 @@ Training columns are exactly what sentence-transformers' losses read, in order, 
 else (its trainer feeds every column but ``label``/``score`` to the model):
 
 - ``stage1_bce``: ``query``, ``product``, ``label`` (1.0 relevant / 0.0 not): pointwise, for
-  :class:`curriculum.losses.BiEncoderBCELoss` (or ``ContrastiveLoss``, ``CoSENTLoss``).
+  :class:`retriever.losses.BiEncoderBCELoss` (or ``ContrastiveLoss``, ``CoSENTLoss``).
 - ``stage2_mnr``: ``anchor``, ``positive``, ``negative`` for ``MultipleNegativesRankingLoss``
   (use ``BatchSamplers.NO_DUPLICATES``: a query has several rows).
 - ``stage3_triplet``: ``anchor``, ``positive``, ``negative`` for ``TripletLoss``.
@@ -44,6 +44,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from core.errors import DissentError
+from core.paths import Workdir
 from curriculum.card import render_card
 from curriculum.config import ExportSettings
 from curriculum.levels import LEVELS
@@ -334,7 +335,8 @@ def export_curriculum(
     """
     started = time.perf_counter()
     run = resolve_run(engine, Flow.CURRICULUM, curriculum_run)
-    target = Path(output_dir or config.export.output_dir or config.workdir / "export").resolve()
+    default = Workdir(config.workdir).export
+    target = Path(output_dir or config.export.output_dir or default).resolve()
     report = ExportReport(curriculum_run=run.id, output_dir=str(target))
     params = {"output_dir": str(target), "push_to_hub": hub_repo}
     with recorded_run(engine, Flow.EXPORT, params, curriculum_run_id=run.id) as record:

@@ -1,8 +1,10 @@
-"""The ``calibrate`` flow: train each cross-encoder tier that has no model yet, calibrate every tier on the
-human labels, choose thresholds, and write the agreement report (HTML, Markdown, JSON).
+"""The ``calibrate`` flow: train each trainable tier that has no model yet, calibrate every
+tier on the human labels, choose thresholds, and write the agreement report (HTML, Markdown,
+JSON).
 
-Thin wiring over :mod:`annotator.service`. The agreement gate (``annotation.min_qwk``) fails
-the flow after the report is written.
+Thin wiring over :func:`annotator.training.train_tier` and
+:func:`annotator.calibrating.calibrate`. The agreement gate (``annotation.min_qwk``) fails the
+flow after the report is written.
 """
 
 from __future__ import annotations
@@ -12,25 +14,12 @@ from typing import Any
 
 from prefect import flow, task
 
-from annotator.backends.registry import trained_model_dir
-from annotator.service import calibrate as calibrate_tiers
-from annotator.service import train_tier
+from annotator.calibrating import calibrate as calibrate_tiers
+from annotator.training import train_tier, untrained_tiers
 from flows.common import flow_config, in_flow, model_retries, publish, store_of
 from flows.config import PipelineConfig
 
-__all__ = ["calibrate", "untrained_tiers"]
-
-
-def untrained_tiers(config: PipelineConfig) -> list[str]:
-    """The cross-encoder tiers configured without a trained model on disk, by name."""
-    missing = []
-    for tier in config.annotation.tiers:
-        if tier.backend == "cross_encoder":
-            path = trained_model_dir(tier, config.workdir)
-            # the weights are written last: a model killed while saving counts as missing
-            if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
-                missing.append(tier.name)
-    return missing
+__all__ = ["calibrate"]
 
 
 @task(name="train-tier")
@@ -51,7 +40,7 @@ def calibrate_task(config: PipelineConfig) -> dict[str, Any]:
 
 @flow(name="calibrate")
 def calibrate(config: str | PipelineConfig | None = None) -> dict[str, Any]:
-    """Calibrate the cascade (training tier 1 first if needed); returns the report's figures."""
+    """Calibrate the cascade (training untrained tiers first); returns the report's figures."""
     cfg = flow_config(config)
     with in_flow(cfg):
         for tier in untrained_tiers(cfg):

@@ -17,6 +17,7 @@ planning steps.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from prefect.runtime import flow_run
 from prefect.tasks import exponential_backoff
 from sqlalchemy import Engine
 
+from core.chatter import quiet_third_parties
 from core.children import reap_children_on_exit
 from core.errors import DissentError
 from flows.config import PipelineConfig, load_config
@@ -47,21 +49,37 @@ __all__ = [
 ]
 
 
-def quiet_local_api() -> None:
+def quiet_local_api(verbose: bool = False) -> None:
     """Set up Prefect's temporary local API, unless the user chose otherwise, before a flow
-    first runs.
+    first runs, and keep Prefect's and the model libraries' INFO chatter off the console.
 
     Without a configured server, Prefect starts a temporary local one that would try to send
     usage telemetry (and log an error on machines that cannot reach it), and gives it 20 s to
     start: on a busy 2-core machine it can take longer, and the flow then fails before it
-    begins, so Dissent waits up to 120 s. Entry points (the CLI, ``python -m flows.pipeline``,
-    ``make demo``) call this before starting a flow.
+    begins, so Dissent waits up to 120 s. Unless ``verbose``, Prefect's console shows only
+    warnings and errors (its flow and task logs still reach its API and UI), and so do the
+    model libraries (:func:`core.chatter.quiet_third_parties`). Entry points (the CLI,
+    ``python -m flows.pipeline``, ``make demo``) call this before starting a flow.
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     # that temporary server is this process's child: it must not outlive a killed run
     reap_children_on_exit()
+    if not verbose:
+        quiet_third_parties()
+        _quiet_prefect_console()
+
+
+def _quiet_prefect_console() -> None:
+    """Raise Prefect's console handlers to WARNING (its API handlers keep every level)."""
+    import prefect  # noqa: F401  (configures Prefect's logging, once per process)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in (None, "uvicorn", "fastapi", "prefect"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.WARNING)
 
 
 def flow_config(config: str | PipelineConfig | None) -> PipelineConfig:

@@ -20,13 +20,16 @@ from typing import Literal
 from pydantic import Field
 
 from annotator.config import AnnotationConfig
-from core.config import Section, dump_model, load_model
-from curriculum.config import CurriculumConfig, ExportConfig, TrainConfig
+from core.config import Section, dump_model, explain_model, load_model
+from core.paths import Workdir
+from core.precision import Precision
+from curriculum.config import CurriculumConfig, ExportConfig
 from miners.config import MiningConfig
+from retriever.config import TrainConfig
 from store.db import StoreConfig, display_url
 from store.splits import SplitsConfig
 
-__all__ = ["FlowsConfig", "PipelineConfig", "dump_config", "load_config"]
+__all__ = ["FlowsConfig", "PipelineConfig", "dump_config", "explain_config", "load_config"]
 
 
 class FlowsConfig(Section):
@@ -50,19 +53,38 @@ class PipelineConfig(Section):
     """The whole pipeline configuration."""
 
     workdir: Path = Field(default=Path("dissent-work"), description="outputs and the default store")
-    store: StoreConfig = Field(default_factory=StoreConfig)
-    splits: SplitsConfig = Field(default_factory=SplitsConfig)
-    mining: MiningConfig = Field(default_factory=MiningConfig)
-    annotation: AnnotationConfig = Field(default_factory=AnnotationConfig)
-    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
-    export: ExportConfig = Field(default_factory=ExportConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    flows: FlowsConfig = Field(default_factory=FlowsConfig)
+    precision: Precision = Field(
+        default="auto",
+        description=(
+            "every torch model Dissent runs (encoders, tier training and grading, retrievers): "
+            "auto = bfloat16 autocast where the CPU (AMX, AVX512-BF16) or GPU runs it natively"
+        ),
+    )
+    store: StoreConfig = Field(default_factory=StoreConfig, description="where the state lives")
+    splits: SplitsConfig = Field(
+        default_factory=SplitsConfig, description="how human-labelled queries split four ways"
+    )
+    mining: MiningConfig = Field(
+        default_factory=MiningConfig, description="retrieval channels and disagreement sets"
+    )
+    annotation: AnnotationConfig = Field(
+        default_factory=AnnotationConfig, description="the cascade: tiers, calibration, budget"
+    )
+    curriculum: CurriculumConfig = Field(
+        default_factory=CurriculumConfig, description="levels, stages, splits, augmentation"
+    )
+    export: ExportConfig = Field(
+        default_factory=ExportConfig, description="where the datasets are written"
+    )
+    train: TrainConfig = Field(
+        default_factory=TrainConfig, description="retrievers trained and evaluated on the export"
+    )
+    flows: FlowsConfig = Field(default_factory=FlowsConfig, description="how the Prefect flows run")
 
     @property
     def store_url(self) -> str:
         """The effective store URL (the SQLite default lives in ``workdir``)."""
-        return self.store.url or f"sqlite:///{self.workdir / 'dissent.db'}"
+        return self.store.url or f"sqlite:///{Workdir(self.workdir).store_db}"
 
 
 def load_config(
@@ -81,10 +103,21 @@ def load_config(
     return load_model(PipelineConfig, path, environ)
 
 
-def dump_config(config: PipelineConfig) -> str:
-    """The configuration as YAML, as ``dissent config show`` prints it (no store password)."""
+def _shown(config: PipelineConfig) -> PipelineConfig:
+    """A copy safe to print: the store URL without its password."""
     url = config.store.url
     if url:
         config = config.model_copy(deep=True)
         config.store.url = display_url(url)
-    return dump_model(config)
+    return config
+
+
+def dump_config(config: PipelineConfig) -> str:
+    """The configuration as YAML, as ``dissent config show`` prints it (no store password)."""
+    return dump_model(_shown(config))
+
+
+def explain_config(config: PipelineConfig) -> str:
+    """The configuration as YAML with a one-line description of every key (``dissent config
+    show --explain``; no store password)."""
+    return explain_model(_shown(config))

@@ -5,13 +5,16 @@ Runs the ``pipeline`` flow through Prefect's local API on the shipped hand-made 
 scaled to a 296-product catalog) and the offline default cascade: it ingests, mines with the
 three channels, trains tier 1 and calibrates the cascade (report in HTML, Markdown, JSON),
 annotates every candidate, builds the curriculum and exports it, then prints where each
-output is. Everything lands in ``dissent-work/``.
+output is. Everything lands in ``dissent-work/``. Each long step shows its progress; Prefect's
+and the model libraries' INFO output stays off the console unless ``-v`` is given.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+from core.progress import progress_display
 from flows.common import quiet_local_api
 from flows.pipeline import outputs_lines, pipeline
 
@@ -21,8 +24,9 @@ SAMPLE_CONFIG = ROOT / "configs" / "sample.yaml"
 
 
 def main() -> None:
-    quiet_local_api()
-    result = pipeline(str(SAMPLE_CONFIG), str(SAMPLE_MAPPING))
+    quiet_local_api(verbose="-v" in sys.argv[1:] or "--verbose" in sys.argv[1:])
+    with progress_display():
+        result = pipeline(str(SAMPLE_CONFIG), str(SAMPLE_MAPPING))
     for line in outputs_lines(result):
         print(line)
 

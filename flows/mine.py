@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import flow, task
 
+from core.paths import Workdir
 from flows.common import flow_config, in_flow, model_retries, publish, store_of
 from flows.config import PipelineConfig
 from miners.mine import mine as mine_candidates
@@ -22,9 +23,8 @@ __all__ = ["mine"]
 
 @task(name="mine-candidates")
 def mine_task(config: PipelineConfig, query_limit: int | None) -> dict[str, Any]:
-    report = mine_candidates(
-        store_of(config), config, query_limit=query_limit, index_dir=config.workdir / "indexes"
-    )
+    index_dir = Workdir(config.workdir).indexes
+    report = mine_candidates(store_of(config), config, query_limit=query_limit, index_dir=index_dir)
     return {**asdict(report), "lines": report.lines()}
 
 

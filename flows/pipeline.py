@@ -3,7 +3,9 @@
 Each step is its own flow (a subflow here), so each can also run alone, and each is
 idempotent over the store: a pipeline killed at any point, run again, skips what is done
 (mining reused by fingerprint, every model call a cache hit, the curriculum reused by its
-inputs) and finishes the rest. ``calibrate`` trains tier 1 first when it has no model.
+inputs) and finishes the rest. ``calibrate`` trains tier 1 first when it has no model. The
+pipeline records no run of its own: each step's runs carry this flow run's id, and the
+curriculum run's lineage leads back to the mining, annotation and calibration runs.
 
 Examples:
     dissent run --config configs/sample.yaml --mapping sample/mapping.yaml
@@ -20,13 +22,12 @@ from prefect import flow
 
 from flows.annotate import annotate_with_runner
 from flows.calibrate import calibrate
-from flows.common import flow_config, in_flow, publish, quiet_local_api, store_of
+from flows.common import flow_config, in_flow, publish, quiet_local_api
 from flows.config import PipelineConfig
 from flows.datasets import build_curriculum, export
 from flows.ingestion import ingest
 from flows.mine import mine
 from store.db import display_url
-from store.ledger import Flow, recorded_run
 
 __all__ = ["outputs_lines", "pipeline"]
 
@@ -44,9 +45,7 @@ def pipeline(
     """
     started = time.perf_counter()
     cfg = flow_config(config)
-    engine = store_of(cfg)
-    params = {"mapping": mapping, "file": file, "query_limit": query_limit}
-    with in_flow(cfg), recorded_run(engine, Flow.PIPELINE, params) as record:
+    with in_flow(cfg):
         if mapping:
             ingest(mapping, file, cfg)
         mined = mine(cfg, query_limit)
@@ -71,10 +70,6 @@ def pipeline(
             "dataset_card": exported["paths"].get("card"),
             "seconds": round(time.perf_counter() - started, 1),
         }
-        record.counts = result
-        record.mining_run_id = mined["run_id"]
-        record.cascade_id = annotated["cascade_id"]
-        record.curriculum_run_id = built["run_id"]
     publish(
         "pipeline-report",
         "# Pipeline\n\n" + "\n".join(f"- {line}" for line in outputs_lines(result)),

@@ -1,17 +1,19 @@
-"""The calibrated cascade, built once per worker process and guarded per tier.
+"""The annotate flow's backend wrapper, and its tiers built once per worker process.
 
-Loading a tier costs seconds (a model into memory, a llama.cpp server started), so the
-``annotate`` flow's batch tasks share one cascade per process: a thread-pool runner builds it
-once, each Dask worker once (the calibrations are read afresh for every batch). Every tier's
-calls go through a guard that
+Every tier's backend is wrapped (:func:`guard`, the flow's ``wrap_backend``) in a guard that
 
-- bounds calls within the process: one at a time for an in-process model (llama.cpp is not
-  thread-safe), ``max_concurrency`` for a remote server, and
+- bounds calls within the process: one at a time for a model run for this process
+  (:attr:`~annotator.backends.base.Capabilities.in_process`: llama.cpp is not thread-safe),
+  ``max_concurrency`` for a remote server, and
 - holds a slot of the Prefect global concurrency limit ``dissent-tier-<name>`` (created by the
   flow with the tier's ``max_concurrency``), which bounds calls to that tier across every
   process and machine of a deployment: for example one slot per GPU behind a vLLM server.
 
 Without a Prefect API (a plain library call) the limit is skipped and only the guard applies.
+
+Loading a tier costs seconds (a model into memory, a llama.cpp server started), so the flow's
+batch tasks share one guarded set of tiers per process (:func:`cached_cascade`): a thread-pool
+runner builds it once, each Dask worker once; the calibrations are read afresh for every batch.
 """
 
 from __future__ import annotations
@@ -20,19 +22,19 @@ import atexit
 import threading
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import replace
 
 from sqlalchemy import Engine
 
 from annotator.backends.base import Answer, Backend, Pair
+from annotator.backends.registry import backend_class
 from annotator.cascade import Tier, TierSpec
 from annotator.config import TierConfig
-from annotator.service import load_cascade, open_tiers
+from annotator.tiers import load_cascade, open_tiers
 from core.hashing import content_hash
 from flows.config import PipelineConfig
 from prompts import Prompt
 
-__all__ = ["GuardedBackend", "cached_cascade", "limit_name", "release_cascades"]
+__all__ = ["GuardedBackend", "cached_cascade", "guard", "limit_name", "release_cascades"]
 
 _CACHE: dict[str, tuple[ExitStack, list[TierSpec]]] = {}
 _CACHE_LOCK = threading.Lock()
@@ -47,8 +49,8 @@ def limit_name(tier_name: str) -> str:
 class GuardedBackend:
     """A backend whose calls are bounded in-process and by a Prefect global limit.
 
-    ``slots`` is how many calls may run at once in this process: 1 for an in-process model
-    (not thread-safe), the tier's ``max_concurrency`` for a remote server.
+    ``slots`` is how many calls may run at once in this process: 1 for a model run for this
+    process (not thread-safe), the tier's ``max_concurrency`` for a remote server.
     """
 
     def __init__(self, backend: Backend, limit: str, slots: int = 1) -> None:
@@ -71,9 +73,10 @@ class GuardedBackend:
         self.backend.close()
 
 
-def _slots(tier: TierConfig) -> int:
-    remote = tier.backend == "openai_compatible" and tier.base_url is not None
-    return tier.max_concurrency if remote else 1
+def guard(tier: TierConfig, backend: Backend) -> Backend:
+    """The flow's ``wrap_backend``: ``backend`` behind the tier's guard and Prefect limit."""
+    slots = 1 if backend_class(tier).in_process else tier.max_concurrency
+    return GuardedBackend(backend, limit_name(tier.name), slots)
 
 
 def cached_cascade(engine: Engine, config: PipelineConfig) -> list[Tier]:
@@ -83,20 +86,18 @@ def cached_cascade(engine: Engine, config: PipelineConfig) -> list[Tier]:
     store on every call, so a process that outlives a ``dissent calibrate`` uses the new ones.
     """
     key = content_hash(
-        [config.store_url, str(config.workdir), config.annotation.model_dump(mode="json")]
+        [
+            config.store_url,
+            str(config.workdir),
+            config.precision,
+            config.annotation.model_dump(mode="json"),
+        ]
     )
     with _CACHE_LOCK:
         if key not in _CACHE:
             stack = ExitStack()
             try:
-                specs = stack.enter_context(open_tiers(config))
-                guarded = [
-                    replace(
-                        spec,
-                        backend=GuardedBackend(spec.backend, limit_name(spec.name), _slots(tier)),
-                    )
-                    for spec, tier in zip(specs, config.annotation.tiers, strict=True)
-                ]
+                guarded = stack.enter_context(open_tiers(config, guard))
             except BaseException:
                 stack.close()
                 raise

@@ -20,16 +20,22 @@ Example:
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from store.catalog import ProductDoc
 
-__all__ = ["Channel", "SearchResult"]
+__all__ = ["CHANNELS", "Channel", "ChannelName", "SearchResult"]
+
+ChannelName = Literal["bm25", "dense", "catalog"]
+"""The channels there are; ``mining.channels`` accepts these names (:mod:`miners.registry`
+builds them)."""
+CHANNELS: tuple[str, ...] = typing.get_args(ChannelName)
 
 
 class SearchResult(NamedTuple):

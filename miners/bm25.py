@@ -6,7 +6,7 @@ Two engines score the same thing:
   about 100x slower on this kind of data).
 - ``rank_bm25``: ``BM25Okapi``, the pure-Python reference engine the tests compare against.
 
-Both use :func:`miners.tokenize.tokenize` and the same variant: Robertson's idf
+Both use :func:`core.tokenize.tokenize` and the same variant: Robertson's idf
 ``log((N - df + 0.5) / (df + 0.5))`` floored at 0 (``bm25s`` ``method="robertson"``;
 ``BM25Okapi(epsilon=0)``) and the saturating term frequency with ``k1`` and ``b``; the two
 differ only by the constant factor ``k1 + 1``, which does not change rankings. Products with
@@ -19,14 +19,14 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from core.errors import StoreError
+from core.tokenize import tokenize
 from miners.base import SearchResult
 from miners.config import Bm25Config
-from miners.tokenize import tokenize
 from store.catalog import ProductDoc, product_text
 
 __all__ = ["Bm25Channel"]
@@ -47,8 +47,11 @@ class Bm25Channel:
 
     name = "bm25"
 
-    def __init__(self, config: Bm25Config | None = None) -> None:
+    def __init__(
+        self, config: Bm25Config | None = None, engine: Literal["bm25s", "rank_bm25"] = "bm25s"
+    ) -> None:
         self.config = config or Bm25Config()
+        self.engine_name = engine
         self._ids = np.zeros(0, dtype=np.int64)
         self._engine: Any = None
         self._vocab: set[str] = set()
@@ -62,7 +65,7 @@ class Bm25Channel:
         # An all-empty document breaks neither engine, but an empty corpus does.
         corpus = [tokens or ["\x00empty"] for tokens in corpus]
         self._vocab = {t for tokens in corpus for t in tokens}
-        if self.config.engine == "bm25s":
+        if self.engine_name == "bm25s":
             import bm25s
 
             engine = bm25s.BM25(
@@ -74,7 +77,7 @@ class Bm25Channel:
             from rank_bm25 import BM25Okapi
 
             self._engine = BM25Okapi(corpus, k1=self.config.k1, b=self.config.b, epsilon=0.0)
-        log.info("bm25 (%s): indexed %d products", self.config.engine, len(products))
+        log.info("bm25 (%s): indexed %d products", self.engine_name, len(products))
 
     # ----------------------------------------------------------------- search
     def search(self, queries: Sequence[str], k: int) -> SearchResult:
@@ -85,7 +88,7 @@ class Bm25Channel:
         todo = [i for i, t in enumerate(tokens) if t]
         if not todo:
             return result
-        if self.config.engine == "bm25s":
+        if self.engine_name == "bm25s":
             # Retrieve past k so that ties at the cut are resolved by id, not by the engine.
             depth = min(len(self._ids), k + max(k, 100))
             docs, scores = self._engine.retrieve(
@@ -114,9 +117,16 @@ class Bm25Channel:
         directory.mkdir(parents=True, exist_ok=True)
         np.save(directory / "ids.npy", self._ids)
         (directory / "channel.json").write_text(
-            json.dumps({"channel": self.name, **self.config.model_dump(mode="json")}, indent=2)
+            json.dumps(
+                {
+                    "channel": self.name,
+                    "engine": self.engine_name,
+                    **self.config.model_dump(mode="json"),
+                },
+                indent=2,
+            )
         )
-        if self.config.engine == "bm25s":
+        if self.engine_name == "bm25s":
             self._engine.save(str(directory / "bm25s"), show_progress=False)
         else:
             (directory / "corpus.json").write_text(json.dumps(self._engine_corpus()))
@@ -130,9 +140,10 @@ class Bm25Channel:
             raise StoreError(f"{directory} holds no saved bm25 index (no channel.json)")
         meta = json.loads(meta_path.read_text())
         meta.pop("channel", None)
+        self.engine_name = meta.pop("engine", "bm25s")
         self.config = Bm25Config.model_validate(meta)
         self._ids = np.load(directory / "ids.npy")
-        if self.config.engine == "bm25s":
+        if self.engine_name == "bm25s":
             import bm25s
 
             self._engine = bm25s.BM25.load(str(directory / "bm25s"), mmap=True, show_progress=False)

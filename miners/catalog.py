@@ -7,12 +7,10 @@ match, and only then by text relevance.
 Indexing (:meth:`CatalogChannel.index`): :func:`miners.lexicon.build_lexicon` gives every
 product four fields of normalised terms — brand, product type, attribute values and title —
 taken from structured fields where the catalog has them and derived from titles where it has
-only titles. They replace the contents of the full-text table that migration 0002 creates:
-on SQLite the FTS5 table ``catalog_search_fts`` (one column per field, rowid = product id); on
-PostgreSQL the table ``catalog_search`` with a generated ``tsvector`` whose fields carry the
-weight labels product type A, brand B, attributes C, title D, and a GIN index.
+only titles. They replace the contents of the store's full-text table (:mod:`store.fulltext`:
+SQLite FTS5 or a weighted PostgreSQL ``tsvector``).
 
-Querying: the query is normalised like the products (:func:`miners.lexicon.terms`; it can
+Querying: the query is normalised like the products (:func:`miners.terms.terms`; it can
 only yield ``[a-z0-9]`` tokens, so quotes, hyphens, colons or asterisks in a query cannot
 reach the full-text syntax) and matched against the lexicon (leftmost-longest). The full-text
 query is the OR of
@@ -26,22 +24,24 @@ query is the OR of
   are still found (after those that match fields), and a query with no dictionary match falls
   back to a title search.
 
-``config.title_search`` says how far the title search reaches:
+``title_search`` (a constructor argument; the product uses :data:`TITLE_SEARCH`) says how far
+the title search reaches:
 
-- ``always``: as above. On a titles-only catalog this makes the channel close to BM25 over
-  titles (Home Depot: Jaccard@100 with BM25 0.46).
+- ``trigrams`` (the default): products that match a recognised term first, as in ``never``;
+  the slots they leave empty, and the whole list of a query with no recognised term, are filled
+  by a character-trigram search of titles (:mod:`miners.trigrams`), not by the title words. It
+  forgives misspelt, run-together and split words the way a retailer's fuzzy matching does, so
+  the channel finds, for a reason, products BM25 over title words misses. The trigram index is
+  kept in memory and saved beside the lexicon.
+- ``always``: every query word is also searched in titles. On a titles-only catalog this makes
+  the channel close to BM25 over titles.
 - ``unrecognised``: for a query in which catalog terms were recognised, only products that
   match at least one of them are returned (the query's title words still order products that
   match the same number of fields); a query with no recognised term is searched in titles.
 - ``never``: like ``unrecognised``, but a query with no recognised term finds nothing: a pure
   field-matching catalog.
-- ``trigrams`` (the default): products that match a recognised term first, as in ``never``; the
-  slots they leave empty, and the whole list of a query with no recognised term, are filled by a
-  character-trigram search of titles (:mod:`miners.trigrams`), not by the title words. It
-  forgives misspelt, run-together and split words the way a retailer's fuzzy matching does, so
-  the channel finds, for a reason, products BM25 over title words misses (Home Depot:
-  Jaccard@100 with BM25 0.32 against 0.46 for ``always``, Recall@100 1.7 points above BM25's;
-  ``python -m bench.mining``). The trigram index is kept in memory and saved beside the lexicon.
+
+``python -m bench.mining`` compares the four (overlap with BM25, recall; README, "Mine").
 
 Ranking, best first:
 
@@ -49,9 +49,7 @@ Ranking, best first:
    matches at least one recognised term: a DEWALT drill (brand and type) beats a drill of
    another brand (type only), which beats a drill bit set whose title says "drill" many
    times (title only);
-2. the weighted full-text score: FTS5 ``bm25()`` with the column weights of
-   ``config.field_weights``, or PostgreSQL ``ts_rank`` with those weights scaled to at most 1
-   and length normalisation 1;
+2. the weighted full-text score with the column weights of ``config.field_weights``;
 3. the product id, for ties;
 4. (``trigrams`` only) after every product that matches a field, the trigram fill, by cosine
    and then product id.
@@ -84,28 +82,27 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from core.errors import StoreError
 from miners.base import SearchResult
 from miners.config import CatalogChannelConfig
-from miners.lexicon import FIELDS, Lexicon, ProductTerms, build_lexicon
+from miners.lexicon import FIELDS, Lexicon, LexiconRules, ProductTerms, build_lexicon
 from miners.trigrams import TrigramIndex
 from store.catalog import ProductDoc
+from store.fulltext import FullTextQuery, full_text_index
 
-__all__ = ["FTS_TABLE", "TSVECTOR_TABLE", "CatalogChannel", "QueryPlan", "plan_query"]
+__all__ = ["TITLE_SEARCH", "CatalogChannel", "TitleSearch", "plan_query"]
 
 log = logging.getLogger(__name__)
 
-FTS_TABLE = "catalog_search_fts"
-TSVECTOR_TABLE = "catalog_search"
-_COLUMNS = ("brand", "product_type", "attributes", "title")
-_PG_WEIGHT = {"product_type": "A", "brand": "B", "attributes": "C", "title": "D"}
+TitleSearch = Literal["trigrams", "always", "unrecognised", "never"]
+TITLE_SEARCH: TitleSearch = "trigrams"
+"""How far the product's catalog channel searches titles (the module docstring says why)."""
 _INDEX_FORMAT = "dissent-catalog-index/1"
 # Ends every product type, so that a type phrase can be anchored at the end of the type.
 _END = "0end0"
@@ -114,25 +111,15 @@ _TRIGRAM_FILE = "catalog_trigrams.npz"
 _CHUNK = 256  # queries per connection checkout when ``search_workers`` threads share the work
 
 
-@dataclass(frozen=True, slots=True)
-class QueryPlan:
-    """What a query searches: recognised phrases per field (type phrases end with the end
-    marker), the words for the title, and whether a product must match a field (``gated``)."""
-
-    fields: dict[str, tuple[tuple[str, ...], ...]]
-    words: tuple[str, ...]
-    gated: bool = False
-
-
-def plan_query(lexicon: Lexicon, query: str, title_search: str = "always") -> QueryPlan:
-    """Match ``query`` against ``lexicon`` and group the phrases by field.
+def plan_query(lexicon: Lexicon, query: str, title_search: str = "always") -> FullTextQuery:
+    """Match ``query`` against ``lexicon`` and group the phrases by field, as a full-text query.
 
     Example:
         >>> lexicon = Lexicon({"brand": ["dewalt"]}, {})
         >>> plan_query(lexicon, "dewalt hammer", "never")
-        QueryPlan(fields={'brand': (('dewalt',),)}, words=('dewalt', 'hammer'), gated=True)
+        FullTextQuery(fields={'brand': (('dewalt',),)}, words=('dewalt', 'hammer'), gated=True)
         >>> plan_query(lexicon, "claw hammer", "unrecognised")
-        QueryPlan(fields={}, words=('claw', 'hammer'), gated=False)
+        FullTextQuery(fields={}, words=('claw', 'hammer'), gated=False)
         >>> plan_query(lexicon, "claw hammer", "never").words
         ()
         >>> plan_query(lexicon, "claw hammer", "trigrams").words  # the trigram index fills
@@ -147,148 +134,48 @@ def plan_query(lexicon: Lexicon, query: str, title_search: str = "always") -> Qu
     ordered = {f: tuple(dict.fromkeys(fields[f])) for f in FIELDS if f in fields}
     words = tuple(dict.fromkeys(found.tokens))
     if title_search == "always":
-        return QueryPlan(ordered, words)
+        return FullTextQuery(ordered, words)
     if ordered:
-        return QueryPlan(ordered, words, gated=True)
-    return QueryPlan(ordered, words if title_search == "unrecognised" else ())  # never, trigrams
-
-
-def _driver(conn: Connection) -> Any:
-    """The DB-API connection under ``conn`` (sqlite3 or psycopg), for cursor-level speed."""
-    raw = conn.connection.driver_connection
-    if raw is None:
-        raise StoreError("catalog channel: the database connection is closed")
-    return raw
-
-
-class _Sqlite:
-    """FTS5 table; one query per search, with one IN-subquery per recognised field."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def create(self, rows: list[tuple[Any, ...]]) -> None:
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"DELETE FROM {FTS_TABLE}")
-            if rows:
-                columns = ", ".join(_COLUMNS)
-                conn.exec_driver_sql(
-                    f"INSERT INTO {FTS_TABLE} (rowid, {columns}) VALUES (?, ?, ?, ?, ?)", rows
-                )
-            conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('optimize')")
-
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.exec_driver_sql(f"SELECT count(*) FROM {FTS_TABLE}").scalar_one())
-
-    @staticmethod
-    def _expr(field: str, phrases: Sequence[tuple[str, ...]]) -> str:
-        return f"{field} : ({' OR '.join(chr(34) + ' '.join(p) + chr(34) for p in phrases)})"
-
-    def search(self, plans: Sequence[QueryPlan], k: int, weights: dict[str, float]) -> list[Any]:
-        bm25 = ", ".join(repr(float(weights[c])) for c in _COLUMNS)
-        out: list[Any] = []
-        with self.engine.connect() as conn:
-            cursor = _driver(conn).cursor()
-            for plan in plans:
-                if not plan.words and not plan.fields:
-                    out.append([])
-                    continue
-                parts = [self._expr(f, p) for f, p in plan.fields.items()]
-                title = [self._expr("title", [(w,) for w in plan.words])] if plan.words else []
-                full = " OR ".join([*parts, *title])
-                nf = " + ".join(
-                    f"(rowid IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?))"
-                    for _ in parts
-                )
-                sql = (
-                    f"SELECT rowid, {nf or '0'} AS nf, -bm25({FTS_TABLE}, {bm25}) AS s "
-                    f"FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?"
-                )
-                if plan.gated:  # only products that match a recognised field
-                    sql = f"SELECT * FROM ({sql}) WHERE nf > 0"
-                sql += " ORDER BY nf DESC, s DESC, rowid LIMIT ?"
-                out.append(cursor.execute(sql, [*parts, full, k]).fetchall())
-            cursor.close()
-        return out
-
-
-class _Postgres:
-    """tsvector table with weight labels per field and a GIN index; one prepared query."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def create(self, rows: list[tuple[Any, ...]]) -> None:
-        with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {TSVECTOR_TABLE}")
-            copy_sql = f"COPY {TSVECTOR_TABLE} (id, {', '.join(_COLUMNS)}) FROM STDIN"
-            with _driver(conn).cursor() as cursor, cursor.copy(copy_sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            conn.exec_driver_sql(f"ANALYZE {TSVECTOR_TABLE}")
-
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.exec_driver_sql(f"SELECT count(*) FROM {TSVECTOR_TABLE}").scalar_one())
-
-    @staticmethod
-    def _expr(field: str, phrases: Sequence[tuple[str, ...]]) -> str:
-        label = _PG_WEIGHT[field]
-        return " | ".join("(" + " <-> ".join(f"'{t}':{label}" for t in p) + ")" for p in phrases)
-
-    def search(self, plans: Sequence[QueryPlan], k: int, weights: dict[str, float]) -> list[Any]:
-        top = max(weights.values())
-        scaled = [weights[c] / top for c in ("title", "attributes", "brand", "product_type")]
-        matched = " + ".join("coalesce((doc @@ %s::tsquery)::int, 0)" for _ in FIELDS)
-        sql = (
-            f"SELECT id, {matched} AS nf, ts_rank(%s::float4[], doc, %s::tsquery, 1) AS s "
-            f"FROM {TSVECTOR_TABLE} WHERE doc @@ %s::tsquery ORDER BY nf DESC, s DESC, id LIMIT %s"
-        )
-        out: list[Any] = []
-        with self.engine.connect() as conn:
-            cursor = _driver(conn).cursor()
-            for plan in plans:
-                if not plan.words and not plan.fields:
-                    out.append([])
-                    continue
-                parts = [
-                    self._expr(f, plan.fields[f]) if f in plan.fields else None for f in FIELDS
-                ]
-                title = [self._expr("title", [(w,) for w in plan.words])] if plan.words else []
-                fields = " | ".join(p for p in parts if p)
-                full = " | ".join(p for p in (fields, *title) if p)
-                # gated: only products that match a recognised field (scored on the whole query)
-                gate = fields if plan.gated else full
-                cursor.execute(sql, [*parts, scaled, full, gate, k], prepare=True)
-                out.append(cursor.fetchall())
-            cursor.close()
-        return out
+        return FullTextQuery(ordered, words, gated=True)
+    return FullTextQuery(
+        ordered, words if title_search == "unrecognised" else ()
+    )  # never, trigrams
 
 
 class CatalogChannel:
     """The catalog's own lexical system (see the module docstring for how it ranks).
 
     Args:
-        config: the ``mining.catalog`` config section (term thresholds, field weights).
+        config: the ``mining.catalog`` config section (field weights, search threads).
         engine: a migrated store (SQLite or PostgreSQL); the channel keeps its full-text
             table there, beside the store's tables.
+        title_search: how far titles are searched (:data:`TITLE_SEARCH` unless an experiment
+            says otherwise).
+        rules: the lexicon's thresholds (default :class:`miners.lexicon.LexiconRules`).
+
+    Raises:
+        StoreError: the store is neither SQLite nor PostgreSQL.
     """
 
     name = "catalog"
 
-    def __init__(self, config: CatalogChannelConfig, engine: Engine) -> None:
+    def __init__(
+        self,
+        config: CatalogChannelConfig,
+        engine: Engine,
+        *,
+        title_search: TitleSearch = TITLE_SEARCH,
+        rules: LexiconRules | None = None,
+    ) -> None:
         self.config = config
         self.engine = engine
+        self.title_search = title_search
+        self.rules = rules or LexiconRules()
         self.lexicon: Lexicon | None = None
         self.trigrams: TrigramIndex | None = None  # built for title_search: trigrams
         self._size = 0
+        self._db = full_text_index(engine)
         dialect = engine.dialect.name
-        if dialect not in ("sqlite", "postgresql"):
-            raise StoreError(f"catalog channel: database {dialect!r} is not sqlite or postgresql")
-        self._db: _Sqlite | _Postgres = (
-            _Sqlite(engine) if dialect == "sqlite" else _Postgres(engine)
-        )
         self.weights = {**CatalogChannelConfig().field_weights, **config.field_weights}
         # An in-memory SQLite database exists once per connection: no worker threads there.
         self._in_memory = dialect == "sqlite" and engine.url.database in (None, "", ":memory:")
@@ -303,11 +190,11 @@ class CatalogChannel:
         if len(set(ids)) != len(ids):
             dup = Counter(ids).most_common(1)[0][0]
             raise StoreError(f"catalog channel: product ids must be unique, id {dup} repeats")
-        lexicon, docs = build_lexicon(products, self.config)
+        lexicon, docs = build_lexicon(products, self.rules)
         self._db.create([(i, *_columns(d)) for i, d in zip(ids, docs, strict=True)])
         self.lexicon, self._size = lexicon, len(products)
         self.trigrams = None
-        if self.config.title_search == "trigrams":
+        if self.title_search == "trigrams":
             self.trigrams = TrigramIndex.build(ids, [p.title for p in products])
         log.info(
             "catalog index: %d products, terms %s, sources %s",
@@ -326,7 +213,7 @@ class CatalogChannel:
             raise StoreError("catalog channel: no index; call index() or load() first")
         if k < 1:
             raise StoreError(f"catalog channel: k must be at least 1, got {k}")
-        plans = [plan_query(self.lexicon, q, self.config.title_search) for q in queries]
+        plans = [plan_query(self.lexicon, q, self.title_search) for q in queries]
         chunks = [plans[i : i + _CHUNK] for i in range(0, len(plans), _CHUNK)]
         workers = min(self.config.search_workers, len(chunks))
         if self._in_memory or workers <= 1:
@@ -342,7 +229,7 @@ class CatalogChannel:
                 result.ids[i, : len(rows)] = table[:, 0].astype(np.int64)
                 s = np.maximum(table[:, 2], 0.0)
                 result.scores[i, : len(rows)] = table[:, 1] + s / (1.0 + s)
-        if self.config.title_search == "trigrams":
+        if self.title_search == "trigrams":
             self._fill(queries, rows_per_query, result)
         return result
 
@@ -401,14 +288,14 @@ class CatalogChannel:
             )
         lexicon = Lexicon.load(directory / _LEXICON_FILE)
         rows = self._db.count()
-        table = FTS_TABLE if isinstance(self._db, _Sqlite) else TSVECTOR_TABLE
+        table = self._db.table
         if rows != size:
             raise StoreError(
                 f"catalog channel: {table} holds {rows} products but {directory} was saved with "
                 f"{size}; run index() again"
             )
         trigrams = None
-        if self.config.title_search == "trigrams":
+        if self.title_search == "trigrams":
             if not (directory / _TRIGRAM_FILE).exists():
                 raise StoreError(
                     f"catalog channel: {directory} has no trigram index (it was indexed with "

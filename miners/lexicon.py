@@ -4,14 +4,12 @@ A production catalog search first recognises catalog terms in the query ("dewalt
 brand, "cordless drill" a product type, "20 volt" an attribute value), then searches those
 fields. This module builds that dictionary of terms and matches queries against it.
 
-Normalisation (:func:`terms`), used for both products and queries: measurements are
-rewritten to a canonical ``<number> <unit>`` form first (``"60-Watt"``, ``"60w"`` →
-``60 watt``; ``"1/2 in."`` → ``1 2 inch``; ``"1-gal."`` → ``1 gal``), so the unit survives
-the shared tokenizer (which drops ``in``); then :func:`miners.tokenize.tokenize`; then a light
-plural folding (``drills`` → ``drill``, ``batteries`` → ``battery``).
+Products and queries are normalised alike (:func:`miners.terms.terms`: canonical
+measurements, the shared tokenizer, light plural folding).
 
-Where each field's terms come from (:func:`build_lexicon`). A field is *structured* when at
-least ``structured_min_share`` of the products have a value for it; its terms are then the
+Where each field's terms come from (:func:`build_lexicon`; the thresholds named below are
+:class:`LexiconRules`). A field is *structured* when at least ``structured_min_share`` of the
+products have a value for it; its terms are then the
 normalised values (for ``product_type``, the last segment of a ``A > B > C`` path, and its
 final n-grams: "cordless drill" makes "drill" a type term too). Otherwise the field is
 *derived from the titles*, deterministically:
@@ -29,7 +27,7 @@ final n-grams: "cordless drill" makes "drill" a type term too). Otherwise the fi
   trailing measurements and colours are dropped; the type is the longest final n-gram of
   letter tokens (at most ``max_type_tokens``) that ends at least ``min_type_count`` titles.
 - attributes (always, structured or not): the measurements and the colours/finishes of
-  :data:`COLOURS` found in the title, plus the structured attribute values when there are any
+  :data:`miners.terms.COLOURS` found in the title, plus the structured attribute values when there are any
   (those with a letter — a bare "2" means nothing without its key —, not yes/no, and at most
   ``max_attribute_tokens`` terms long).
 
@@ -51,118 +49,56 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import StoreError
-from miners.config import CatalogChannelConfig
-from miners.tokenize import tokenize
+from miners.terms import (
+    COLOUR_PATTERN,
+    COLOUR_TERMS,
+    STOP,
+    colours,
+    is_word,
+    measurements,
+    terms,
+)
 from store.catalog import ProductDoc
 
 __all__ = [
-    "COLOURS",
     "FIELDS",
     "Lexicon",
+    "LexiconRules",
     "Match",
     "ProductTerms",
     "QueryMatch",
     "build_lexicon",
-    "measurements",
-    "terms",
 ]
 
 FIELDS = ("brand", "product_type", "attributes")
-COLOURS = [
-    "white", "black", "gray", "grey", "silver", "gold", "brown", "red", "blue", "green", "yellow",
-    "orange", "purple", "pink", "beige", "tan", "ivory", "almond", "bisque", "cream", "natural",
-    "clear", "chrome", "nickel", "bronze", "brass", "copper", "pewter", "espresso", "walnut",
-    "oak", "cherry", "maple", "mahogany", "cedar", "teak", "charcoal", "taupe", "biscuit",
-    "stainless", "stainless steel", "brushed nickel", "satin nickel", "polished nickel",
-    "polished chrome",
-    "oil rubbed bronze", "antique bronze", "antique brass", "polished brass", "matte black",
-    "brushed stainless", "satin chrome", "venetian bronze", "aged bronze", "white oak",
-]  # fmt: skip
 _FORMAT = "dissent-catalog-lexicon/1"
-_UNITS = {
-    "sq_ft": (r"sq\.?\s?ft\.?", "sq ft"),
-    "cu_ft": (r"cu\.?\s?ft\.?", "cu ft"),
-    "inch": (r'in\.|inch(?:es)?|in(?!-\d)|"', "inch"),
-    "ft": (r"ft\.?|feet|foot|'", "ft"),
-    "gal": (r"gal(?:lon)?s?\.?", "gal"),
-    "qt": (r"qt\.?|quarts?", "qt"),
-    "oz": (r"fl\.?\s?oz\.?|oz\.?|ounces?", "oz"),
-    "lb": (r"lbs?\.?|pounds?", "lb"),
-    "watt": (r"watts?|w", "watt"),
-    "volt": (r"volts?|v", "volt"),
-    "amp": (r"amps?|amperes?", "amp"),
-    "gauge": (r"gauge|ga\.?", "gauge"),
-    "light": (r"lights?", "light"),
-    "piece": (r"pieces?|pcs?\.?", "piece"),
-    "pack": (r"pack|pk", "pack"),
-    "tooth": (r"tooth|teeth", "tooth"),
-    "lumen": (r"lumens?", "lumen"),
-    "kelvin": (r"k", "kelvin"),
-    **{
-        u: (u, u) for u in ("mm", "cm", "btu", "gpm", "psi", "cfm", "hp", "cc", "mah", "ah", "grit")
-    },
-}
-# Words that end a brand or type n-gram: units, and the dimension words that follow sizes.
-_NOUN_UNITS = {"light", "piece", "pack", "tooth", "grit"}
-_STOP = frozenset(w for _, c in _UNITS.values() for w in c.split() if w not in _NOUN_UNITS) | {
-    "x", "length", "wide", "width", "deep", "depth", "high", "height", "long", "thick", "dia",
-    "diameter",
-}  # fmt: skip
-_MEASURE = re.compile(
-    r"(?<![a-z0-9./])(?P<num>\d+(?:[- ]\d+/\d+|/\d+|\.\d+)?)\s*-?\s*(?:"
-    + "|".join(f"(?P<{name}>{pattern})" for name, (pattern, _) in _UNITS.items())
-    + r")(?![a-z0-9])"
-)
+
+
+@dataclass(frozen=True)
+class LexiconRules:
+    """The thresholds that decide which fields are structured and which n-grams of titles are
+    brands, product types and attribute values (the module docstring says how each is used).
+
+    They are fixed for the product; :func:`build_lexicon` takes another set for experiments.
+    """
+
+    structured_min_share: float = 0.5  # share of products with a field to use it as is
+    min_brand_count: int = 3  # titles a derived brand starts
+    max_brand_tokens: int = 3
+    brand_extend_ratio: float = 0.3  # share of titles a longer brand prefix must keep
+    brand_min_start_share: float = 0.5  # share of a brand's occurrences that start a title
+    min_type_count: int = 3  # titles a derived type ends
+    max_type_tokens: int = 3
+    max_attribute_tokens: int = 3  # longer structured values are skipped
+
+
 _TAIL = re.compile(r"\s*(?:\([^()]*\)|(?i:\W*discontinued)|\s-\s[^-]*)\s*$")
 _NOT_VALUES = frozenset({"yes", "no", "true", "false", "none", "n a"})
 
 
-def _fold(token: str) -> str:
-    """Light plural folding, the same on both sides: drills → drill, batteries → battery."""
-    if len(token) <= 3 or not token.isalpha() or token.endswith(("ss", "us", "is")):
-        return token
-    if token.endswith("ies"):
-        return token[:-3] + "y"
-    if token.endswith(("xes", "ches", "shes", "sses")):
-        return token[:-2]
-    return token[:-1] if token.endswith("s") else token
-
-
-def _canonical(match: re.Match[str]) -> str:
-    return f" {match['num']} {_UNITS[str(match.lastgroup)][1]} "
-
-
-def normalize_text(text: str) -> str:
-    """Lower-case ``text`` with its measurements rewritten as ``<number> <unit>``."""
-    return _MEASURE.sub(_canonical, text.lower())
-
-
-def terms(text: str) -> list[str]:
-    """Normalised tokens: ``"DEWALT 20V Drills"`` → ``["dewalt", "20", "volt", "drill"]``."""
-    return [_fold(t) for t in tokenize(normalize_text(text))]
-
-
-def measurements(text: str) -> list[str]:
-    """Measurements in ``text`` as terms: ``"60-Watt 1/2 in."`` → ``["60 watt", "1 2 inch"]``."""
-    return [" ".join(terms(_canonical(m))) for m in _MEASURE.finditer(text.lower())]
-
-
-_COLOUR_TERMS = {tuple(terms(c)) for c in COLOURS}
-_COLOUR_RE = "|".join(sorted((re.escape(c) for c in COLOURS), key=len, reverse=True))
-_TYPE_CUT = re.compile(rf"\s(?i:with|for)\s|(?<![\d.])\s(?i:in)\s+(?:[A-Z]|(?i:{_COLOUR_RE})\b)")
-
-
-def _colours(tokens: Sequence[str]) -> list[str]:
-    found, i = [], 0
-    while i < len(tokens):
-        for n in (3, 2, 1):
-            if tuple(tokens[i : i + n]) in _COLOUR_TERMS:
-                found.append(" ".join(tokens[i : i + n]))
-                i += n
-                break
-        else:
-            i += 1
-    return found
+_TYPE_CUT = re.compile(
+    rf"\s(?i:with|for)\s|(?<![\d.])\s(?i:in)\s+(?:[A-Z]|(?i:{COLOUR_PATTERN})\b)"
+)
 
 
 def _type_tail(title: str, max_tokens: int) -> tuple[str, ...]:
@@ -173,32 +109,27 @@ def _type_tail(title: str, max_tokens: int) -> tuple[str, ...]:
     cut = _TYPE_CUT.search(text)
     tokens = terms(text[: cut.start()] if cut else text)
     while tokens:
-        if not _word(tokens[-1]):
+        if not is_word(tokens[-1]):
             tokens.pop()
-        elif any(tuple(tokens[-n:]) in _COLOUR_TERMS for n in (1, 2, 3) if n < len(tokens)):
-            n = max(n for n in (1, 2, 3) if n < len(tokens) and tuple(tokens[-n:]) in _COLOUR_TERMS)
+        elif any(tuple(tokens[-n:]) in COLOUR_TERMS for n in (1, 2, 3) if n < len(tokens)):
+            n = max(n for n in (1, 2, 3) if n < len(tokens) and tuple(tokens[-n:]) in COLOUR_TERMS)
             del tokens[-n:]
         else:
             break
     tail: list[str] = []
     for token in reversed(tokens):
-        if not _word(token) or len(tail) == max_tokens:
+        if not is_word(token) or len(tail) == max_tokens:
             break
         tail.insert(0, token)
     return tuple(tail)
-
-
-def _word(token: str) -> bool:
-    """A token that may be part of a brand or type: letters, not a unit or dimension word."""
-    return token.isalpha() and len(token) > 1 and token not in _STOP
 
 
 def _brand_head(tokens: Sequence[str], max_tokens: int) -> tuple[str, ...]:
     """The leading tokens that may form a brand (letters only after a first alphanumeric)."""
     head: list[str] = []
     for i, token in enumerate(tokens[: min(max_tokens, len(tokens) - 1)]):
-        first_ok = any(c.isalpha() for c in token) and len(token) > 1 and token not in _STOP
-        if not (first_ok if i == 0 else _word(token)):
+        first_ok = any(c.isalpha() for c in token) and len(token) > 1 and token not in STOP
+        if not (first_ok if i == 0 else is_word(token)):
             break
         head.append(token)
     return tuple(head)
@@ -296,7 +227,7 @@ class Lexicon:
 
 
 def _derive_brands(
-    titles: Sequence[Sequence[str]], config: CatalogChannelConfig
+    titles: Sequence[Sequence[str]], config: LexiconRules
 ) -> tuple[list[str], set[str]]:
     """Each title's brand, and the brand terms (see the module docstring)."""
     heads = [_brand_head(t, config.max_brand_tokens) for t in titles]
@@ -338,13 +269,15 @@ def _has(value: object) -> bool:
 
 
 def build_lexicon(
-    products: Sequence[ProductDoc], config: CatalogChannelConfig
+    products: Sequence[ProductDoc], config: LexiconRules | None = None
 ) -> tuple[Lexicon, list[ProductTerms]]:
-    """Build the dictionary and each product's fields (see the module docstring).
+    """Build the dictionary and each product's fields (see the module docstring), by
+    ``config`` (default: :class:`LexiconRules`'s).
 
     Returns:
         The lexicon and one :class:`ProductTerms` per product, in input order.
     """
+    config = config or LexiconRules()
     n = max(len(products), 1)
     structured = {
         f: sum(_has(getattr(p, f)) for p in products) / n >= config.structured_min_share
@@ -379,7 +312,7 @@ def build_lexicon(
 
     docs = []
     for j, p in enumerate(products):
-        attributes = [*measurements(p.title), *_colours(titles[j])]
+        attributes = [*measurements(p.title), *colours(titles[j])]
         if structured["attributes"]:
             for value in p.attributes.values():
                 term = " ".join(terms(str(value)))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,6 +35,8 @@ from sqlalchemy import Connection, Engine, func, select
 
 from core.errors import DissentError
 from core.hashing import content_hash
+from core.paths import Workdir
+from core.precision import resolve_precision
 from core.progress import track
 from miners.base import SearchResult
 from miners.config import MiningConfig, MiningSettings
@@ -57,6 +59,7 @@ OVERLAP_KS = (100, 500)
 # so that runs mined by older code are not taken for the same run.
 MINER_VERSION = 4
 CANDIDATE_COLUMNS = ("run_id", "query_id", "product_id", "candidate_set", "ranks")
+WRITE_BATCH = 256  # queries whose candidates are written per transaction
 
 
 @dataclass
@@ -95,12 +98,16 @@ class MiningReport:
 
 
 def _fingerprint(
-    mining: MiningConfig, products: Sequence[ProductDoc], queries: Sequence[QueryRow]
+    mining: MiningConfig,
+    channel_options: Mapping[str, Mapping[str, Any]],
+    products: Sequence[ProductDoc],
+    queries: Sequence[QueryRow],
 ) -> str:
     return content_hash(
         {
             "version": MINER_VERSION,
-            "mining": mining.model_dump(mode="json", exclude={"query_batch_size"}),
+            "mining": mining.model_dump(mode="json"),
+            "channels": channel_options,
             "products": content_hash([(p.id, p.content_hash) for p in products]),
             "queries": content_hash([(q.id, q.text) for q in queries]),
         }
@@ -153,12 +160,20 @@ def _retrieve(
     texts: Sequence[str],
     report: MiningReport,
     index_dir: Path | None,
+    channel_options: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, SearchResult]:
     """Index the catalog and search every query with each configured channel."""
     results: dict[str, SearchResult] = {}
-    cache_dir = config.workdir / "cache" / "embeddings"
+    cache_dir = Workdir(config.workdir).embedding_cache
     for name in map(str, config.mining.channels):
-        channel = build_channel(name, config.mining, engine=engine, cache_dir=cache_dir)
+        channel = build_channel(
+            name,
+            config.mining,
+            engine=engine,
+            cache_dir=cache_dir,
+            precision=config.precision,
+            options=channel_options.get(name),
+        )
         t0 = time.perf_counter()
         channel.index(products)
         t1 = time.perf_counter()
@@ -288,8 +303,8 @@ def _classify_and_write(
     overlap = OverlapCounter(mining.channels, ks)
     query_ids = np.array([q.id for q in queries], dtype=np.int64)
     written = 0
-    for start in track(range(0, len(queries), mining.query_batch_size), "writing candidates"):
-        rows = slice(start, min(start + mining.query_batch_size, len(queries)))
+    for start in track(range(0, len(queries), WRITE_BATCH), "writing candidates"):
+        rows = slice(start, min(start + WRITE_BATCH, len(queries)))
         keep = np.array([qid not in done for qid in query_ids[rows].tolist()], dtype=bool)
         candidates = []
         for i in range(rows.start, rows.stop):
@@ -316,6 +331,7 @@ def mine(
     *,
     query_limit: int | None = None,
     index_dir: Path | None = None,
+    channel_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> MiningReport:
     """Mine candidates for the store's queries (see the module docstring).
 
@@ -324,6 +340,9 @@ def mine(
         config: the pipeline config; ``config.mining`` holds channels and cut-offs.
         query_limit: mine only the first ``query_limit`` queries (by id).
         index_dir: save each channel's index under ``index_dir/<channel>``.
+        channel_options: per channel name, keyword arguments for its constructor beyond its
+            config section (experiments: ``{"catalog": {"title_search": "always"}}``); part of
+            the run's fingerprint.
 
     Raises:
         DissentError: the store has no products or queries; a channel fails.
@@ -338,14 +357,23 @@ def mine(
             f"nothing to mine: the store has {len(products)} products and {len(queries)} queries; "
             "run `dissent ingest` first"
         )
-    fingerprint = _fingerprint(config.mining, products, queries)
+    options = {name: dict(value) for name, value in (channel_options or {}).items()}
+    precision = resolve_precision(config.precision) if "dense" in config.mining.channels else None
+    fingerprint = _fingerprint(
+        config.mining, {**options, "precision": {"dense": precision}}, products, queries
+    )
     previous = next(iter(runs_with_fingerprint(engine, Flow.MINE, fingerprint)), None)
     if previous is not None and previous.status == "succeeded":
         log.info("mining run %d already covers this config, catalog and queries", previous.id)
         return MiningReport(**{**previous.counts["report"], "reused": True})
     if previous is not None:
         log.info("resuming mining run %d", previous.id)
-    parameters = {"mining": config.mining.model_dump(mode="json"), "query_limit": query_limit}
+    parameters = {
+        "mining": config.mining.model_dump(mode="json"),
+        "channel_options": options,
+        "precision": precision,
+        "query_limit": query_limit,
+    }
     with recorded_run(
         engine,
         Flow.MINE,
@@ -356,7 +384,8 @@ def mine(
     ) as run:
         report = MiningReport(run.id, reused=False, products=len(products), queries=len(queries))
         report.held_out = held_out
-        results = _retrieve(engine, config, products, [q.text for q in queries], report, index_dir)
+        texts = [q.text for q in queries]
+        results = _retrieve(engine, config, products, texts, report, index_dir, options)
         written = _classify_and_write(
             engine, run.id, config.mining, products, queries, results, report
         )

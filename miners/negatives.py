@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.hashing import seeded_int
-from miners.tokenize import tokenize
+from core.tokenize import tokenize
 from store.catalog import ProductDoc, product_text
 
 __all__ = ["TfidfNegatives", "random_negatives"]

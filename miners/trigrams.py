@@ -3,12 +3,12 @@
 A retailer's catalog search forgives what BM25 over whole words does not: a misspelt query
 word ("refrigirator", "dewlat"), words run together or split ("dishwasher" / "dish washer"),
 a stem or plural that the word index keeps apart. It does so by matching pieces of words. The
-catalog channel (``mining.catalog.title_search: trigrams``) uses this index to fill what its
+catalog channel (its default ``title_search``, ``trigrams``) uses this index to fill what its
 recognised catalog fields leave empty, so that it finds, for a reason, products BM25 over
 title words misses.
 
 Indexing (:meth:`TrigramIndex.build`): every title is cut into the shared tokenizer's tokens
-(:func:`miners.tokenize.tokenize`: lower-case, letters and digits, accents folded, stopwords
+(:func:`core.tokenize.tokenize`: lower-case, letters and digits, accents folded, stopwords
 dropped); each token, padded with one space on each side, gives its overlapping three-character
 grams (``"drill"`` → ``" dr"``, ``"dri"``, ``"ril"``, ``"ill"``, ``"ll "``). A title is a TF-IDF
 vector over its grams — sublinear term frequency ``1 + ln(tf)``, smoothed inverse document
@@ -39,7 +39,7 @@ import numpy as np
 from scipy import sparse
 
 from core.errors import StoreError
-from miners.tokenize import tokenize
+from core.tokenize import tokenize
 
 __all__ = ["TrigramIndex", "grams"]
 

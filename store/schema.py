@@ -139,9 +139,10 @@ class Run(Base):
     """One unit of work in the ledger (:mod:`store.ledger` writes and reads these).
 
     The lineage columns say what a run was made from: ``fingerprint`` (a hash of its inputs,
-    mining and curriculum runs), ``mining_run_id`` (annotate and curriculum runs),
+    mining, curriculum and train runs), ``mining_run_id`` (annotate and curriculum runs),
     ``calibration_run_id`` and ``cascade_id`` (annotate runs; curriculum runs carry the
-    cascade too), ``curriculum_run_id`` (exports).
+    cascade too), ``curriculum_run_id`` (exports, and train runs: the export's curriculum),
+    ``export_run_id`` (train runs: the export they trained on).
     """
 
     __tablename__ = "runs"
@@ -153,6 +154,7 @@ class Run(Base):
     calibration_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     cascade_id: Mapped[str | None] = mapped_column(String(64))
     curriculum_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    export_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)

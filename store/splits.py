@@ -48,7 +48,7 @@ class SplitsConfig(Section):
         default=(0.4, 0.2, 0.2, 0.2),
         description="tier-training, calibration, test, evaluation (by query)",
     )
-    seed: int = 0
+    seed: int = Field(default=0, description="seeds the hash that assigns queries to splits")
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitsConfig:

@@ -11,7 +11,18 @@ import pytest
 
 from tests.conftest import ROOT
 
-PACKAGES = ("core", "store", "ingest", "miners", "annotator", "prompts", "curriculum", "flows")
+PACKAGES = (
+    "core",
+    "store",
+    "ingest",
+    "miners",
+    "annotator",
+    "prompts",
+    "curriculum",
+    "retriever",
+    "flows",
+    "cli",
+)
 
 
 def _modules() -> list[str]:

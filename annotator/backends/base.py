@@ -1,11 +1,15 @@
 """The backend contract: a model that grades (query, product) pairs with a distribution.
 
-Every backend returns, per pair, an :class:`Answer`: a probability distribution over the
+A backend is named by :data:`BackendName` and reads its tier's :class:`EndpointSettings`
+(which model, where, how to call it); ``annotation.tiers`` entries extend these settings
+(:class:`annotator.config.TierConfig`) and :mod:`annotator.backends.registry` builds the
+backend. Every backend returns, per pair, an :class:`Answer`: a probability distribution over the
 grades 0–3 (index = grade), the raw model output, token counts and latency. A call that fails
 or whose output does not parse returns an Answer with ``error`` set and no distribution — it
 is recorded and escalated by the cascade, never turned into a default grade.
 
-Shared helpers here turn model output into distributions: :func:`parse_grade` for JSON
+Backend classes say what they can do through :class:`Capabilities` (trained by Dissent?
+run for this process?). Shared helpers here turn model output into distributions: :func:`parse_grade` for JSON
 answers, :func:`distribution_from_logprobs` for the grade token's top log-probabilities, and
 :func:`distribution_from_samples` for servers without logprobs.
 """
@@ -15,22 +19,38 @@ from __future__ import annotations
 import json
 import math
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from pydantic import Field
+
+from core.config import Section
 from prompts import Prompt
 
 __all__ = [
+    "BACKENDS",
     "GRADE_SCHEMA",
     "Answer",
     "Backend",
+    "BackendName",
+    "Capabilities",
+    "EndpointSettings",
     "Pair",
     "ParseError",
+    "StructuredOutput",
     "distribution_from_logprobs",
     "distribution_from_samples",
     "parse_grade",
 ]
+
+BackendName = Literal["cross_encoder", "llama_cpp", "openai_compatible", "vllm", "scripted"]
+"""The backends there are; a tier's ``backend`` accepts these names."""
+BACKENDS: tuple[str, ...] = typing.get_args(BackendName)
+
+StructuredOutput = Literal["json_schema", "json_object_schema", "vllm", "none"]
+"""How an OpenAI-compatible server is asked for JSON (``structured_output``)."""
 
 N_GRADES = 4
 GRADE_SCHEMA: dict[str, Any] = {
@@ -80,6 +100,40 @@ class Answer:
         return Answer(None, raw=raw, error=error, **usage)
 
 
+class EndpointSettings(Section):
+    """What a backend reads of its tier: which backend, the model, and how to call it."""
+
+    name: str = Field(description="the tier's name, in reports, logs and errors")
+    backend: BackendName = Field(description="which backend grades for this tier")
+    model: str | None = Field(default=None, description="model path/name; backend default if unset")
+    base_url: str | None = Field(
+        default=None, description="an OpenAI-compatible server's /v1 URL (openai_compatible)"
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$",
+        description="name of the environment variable holding the API key (never the key)",
+    )
+    max_concurrency: int = Field(default=4, ge=1, description="requests in flight at once")
+    timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds to connect or between bytes of an answer (a request: three times)",
+    )
+    max_retries: int = Field(
+        default=3, ge=0, description="retries of a failed or unparseable call before escalating"
+    )
+    samples: int = Field(default=5, ge=1, description="samples when the server gives no logprobs")
+    structured_output: StructuredOutput = Field(
+        default="json_schema",
+        description="how to ask for JSON: OpenAI json_schema, llama.cpp json_object_schema, vllm",
+    )
+    logprobs: bool = Field(default=True, description="ask for logprobs (else sample)")
+    system_role: bool = Field(
+        default=True, description="send the rubric as a system message (False: prepend to user)"
+    )
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A grading model. ``model_id`` names the model (it keys the judgment cache)."""
@@ -93,6 +147,17 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the model, connections or server."""
         ...
+
+
+class Capabilities:
+    """What a backend class can do, read through :func:`annotator.backends.registry.backend_class`
+    (never by backend name). Every backend class inherits it and overrides what differs."""
+
+    trainable: ClassVar[bool] = False
+    """Dissent fine-tunes its model (``dissent annotate train-tier``) into a workdir folder."""
+    in_process: ClassVar[bool] = True
+    """Its model runs for this process (in it, or a server started for it): one call at a
+    time per process. False: a remote server that takes ``max_concurrency`` calls at once."""
 
 
 class ParseError(ValueError):

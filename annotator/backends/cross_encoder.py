@@ -1,12 +1,13 @@
 """The ``cross_encoder`` backend: a sentence-transformers CrossEncoder with one output per grade.
 
-Tier 1 of the offline cascade. :mod:`annotator.tier1` fine-tunes it on human labels (the
-tier-training split only, plus sampled negatives and injected copies) starting from the
-packaged all-MiniLM-L6-v2 weights — a bi-encoder checkpoint, so the 4-way classification head
-starts fresh — and saves it with the product fields it reads (``dissent-tier.json``); the
-backend loads the saved folder and reads products the same way. Grades come out as the softmax
-over the four logits (under bfloat16 autocast on CPUs that run it natively). The model id
-hashes the weights, so a retrained model is a new model.
+Tier 1 of the offline cascade. :mod:`annotator.trainer` fine-tunes it on human labels (the
+tier-training split only, plus sampled negatives and appended copies,
+:mod:`annotator.training_data`) starting from the packaged all-MiniLM-L6-v2 weights — a
+bi-encoder checkpoint, so the 4-way classification head starts fresh — and saves it with the
+product fields it reads (``dissent-tier.json``); the backend loads the saved folder and reads
+products the same way. Grades come out as the softmax over the four logits, in the pipeline's
+``precision`` (:func:`core.precision.resolve_precision`). The model id hashes the weights, so
+a retrained model is a new model.
 
 Any sequence classifier with four outputs serves here, whatever it started from: a tier whose
 ``training.base_model`` is the packaged Gemma 3 270M (or a bigger decoder) with LoRA
@@ -30,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from annotator.backends.base import Answer, Pair
+from annotator.backends.base import Answer, Capabilities, Pair
 from annotator.combiner import COMBINER_FILE, Combiner
 from core.errors import DissentError
 from core.hashing import file_digest
-from core.models import cpu_has_bf16
+from core.precision import Precision, resolve_precision
 from prompts import Prompt
 
 __all__ = ["TIER_FILE", "CrossEncoderBackend", "pair_text", "weights_digest"]
@@ -93,16 +94,24 @@ def weights_digest(directory: Path) -> str:
     return digest.hexdigest()
 
 
-class CrossEncoderBackend:
+class CrossEncoderBackend(Capabilities):
     """Grades pairs with a trained 4-label CrossEncoder saved at ``model``.
 
     The folder is checked and its weights hashed (the model id) when the backend is built; torch
     and the weights load on the first :meth:`grade`, so a run whose pairs are all labelled or
-    cached (``dissent annotate`` again) never pays for them.
+    cached (``dissent annotate`` again) never pays for them. ``precision`` is the pipeline's
+    setting (``auto``: bfloat16 autocast where the device runs it natively).
     """
 
+    trainable = True
+
     def __init__(
-        self, model: str | Path, *, batch_size: int = 64, device: str | None = None
+        self,
+        model: str | Path,
+        *,
+        batch_size: int = 64,
+        device: str | None = None,
+        precision: Precision = "auto",
     ) -> None:
         path = Path(model)
         config_file = path / "config.json"
@@ -127,6 +136,7 @@ class CrossEncoderBackend:
         self.max_length: int | None = meta.get("max_length")
         self.combiner = Combiner.load(path)
         self._device = device
+        self._precision = precision
         self.bf16 = False  # set when the weights load
         self._model: Any = None
 
@@ -146,7 +156,7 @@ class CrossEncoderBackend:
                 str(self.path), device=device, local_files_only=True, max_length=self.max_length
             )
             self._device = device
-            self.bf16 = cpu_has_bf16() if device == "cpu" else torch.cuda.is_bf16_supported()
+            self.bf16 = resolve_precision(self._precision, device) == "bfloat16"
         return self._model
 
     def grade(self, pairs: Sequence[Pair], prompt: Prompt) -> list[Answer]:

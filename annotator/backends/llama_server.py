@@ -4,7 +4,8 @@ The offline default's third tier talks HTTP to a real server, exactly as a produ
 talks to ``vllm serve``: when an ``openai_compatible`` tier has no ``base_url``, Dissent
 starts ``python -m llama_cpp.server`` with the tier's GGUF (default: the packaged Gemma 3
 270M) on a free local port, waits until it answers, and stops it when the backend is closed
-(and, through :mod:`core.children`, whenever this process ends, even by SIGKILL).
+(and, through :mod:`core.children`, whenever this process ends, even by SIGKILL). The server
+starts when the tier first grades.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import logging
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from annotator.backends.base import Answer, Pair
+from annotator.backends.base import Answer, Capabilities, EndpointSettings, Pair
 from annotator.backends.openai_compatible import OpenAICompatibleBackend
-from annotator.config import TierConfig
 from core.children import guarded_command
 from core.errors import DissentError
 from prompts import Prompt
@@ -43,8 +44,7 @@ def start_llama_server(
     """Start llama-cpp-python's server for ``model``; returns the process and its /v1 URL.
 
     ``logits_all`` is what lets the server return logprobs; it also makes the server compute
-    the vocabulary logits of every prompt token (about 4 s per 470-token prompt for Gemma's
-    262k vocabulary on 2 cores, against 0.3 s without).
+    the vocabulary logits of every prompt token, which is slow for a large vocabulary.
 
     Raises:
         DissentError: the server exited or did not answer within ``timeout_s``.
@@ -93,25 +93,42 @@ def start_llama_server(
             time.sleep(0.5)
 
 
-class LocalServerBackend:
-    """An ``openai_compatible`` backend over a llama.cpp server started for it."""
+class LocalServerBackend(Capabilities):
+    """An ``openai_compatible`` backend over a llama.cpp server started for it.
 
-    def __init__(self, tier: TierConfig) -> None:
+    The server starts on the first :meth:`grade` (a run with nothing for this tier to grade
+    starts none) and stops on :meth:`close`.
+    """
+
+    def __init__(self, tier: EndpointSettings) -> None:
         from annotator.backends.llama_cpp import default_gguf_path
 
-        model = Path(tier.model) if tier.model else default_gguf_path()
-        self._process, url = start_llama_server(model, logits_all=tier.logprobs)
-        served = tier.model_copy(update={"base_url": url, "model": model.name})
-        self._client = OpenAICompatibleBackend(served)
-        self.model_id = f"llama_server:{model.name}"
+        self._tier = tier
+        self._model = Path(tier.model) if tier.model else default_gguf_path()
+        self.model_id = f"llama_server:{self._model.name}"
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._client: OpenAICompatibleBackend | None = None
+
+    def _started(self) -> OpenAICompatibleBackend:
+        with self._lock:
+            if self._client is None:
+                self._process, url = start_llama_server(self._model, logits_all=self._tier.logprobs)
+                served = self._tier.model_copy(update={"base_url": url, "model": self._model.name})
+                self._client = OpenAICompatibleBackend(served)
+            return self._client
 
     def grade(self, pairs: Sequence[Pair], prompt: Prompt) -> list[Answer]:
-        return self._client.grade(pairs, prompt)
+        if not pairs:
+            return []
+        return self._started().grade(pairs, prompt)
 
     def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
+        with self._lock:
+            process, self._process, self._client = self._process, None, None
+        if process is not None and process.poll() is None:
+            process.terminate()
             try:
-                self._process.wait(timeout=30)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                process.kill()

@@ -33,13 +33,14 @@ from typing import Any
 from annotator.backends.base import (
     GRADE_SCHEMA,
     Answer,
+    Capabilities,
+    EndpointSettings,
     Pair,
     ParseError,
     distribution_from_logprobs,
     distribution_from_samples,
     parse_grade,
 )
-from annotator.config import TierConfig
 from core.errors import ConfigError
 from prompts import Prompt
 
@@ -75,7 +76,7 @@ def _response_format(mode: str) -> dict[str, Any]:
     return {}
 
 
-def request_options(tier: TierConfig, *, logprobs: bool | None = None) -> dict[str, Any]:
+def request_options(tier: EndpointSettings, *, logprobs: bool | None = None) -> dict[str, Any]:
     """Everything a tier's chat-completion request sends besides ``messages``.
 
     With logprobs (``tier.logprobs``, unless ``logprobs`` overrides it): one greedy answer
@@ -83,7 +84,7 @@ def request_options(tier: TierConfig, *, logprobs: bool | None = None) -> dict[s
     temperature 1 when there are several.
 
     Example:
-        >>> tier = TierConfig(name="t", backend="openai_compatible", model="m", samples=1)
+        >>> tier = EndpointSettings(name="t", backend="openai_compatible", model="m", samples=1)
         >>> options = request_options(tier, logprobs=False)
         >>> options["temperature"], options["n"], options["response_format"]["type"]
         (0.0, 1, 'json_schema')
@@ -111,10 +112,12 @@ def _grade_logprobs(choice: Any) -> dict[str, float] | None:
     return None
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(Capabilities):
     """Grades pairs through an OpenAI-compatible server; see the module docstring."""
 
-    def __init__(self, tier: TierConfig) -> None:
+    in_process = False  # a remote server: max_concurrency calls at once
+
+    def __init__(self, tier: EndpointSettings) -> None:
         if not tier.base_url and not tier.api_key_env:
             raise ConfigError(
                 f"tier {tier.name!r}: openai_compatible needs base_url (e.g. http://host:8000/v1) "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from annotator.backends.base import Answer, Pair
+from annotator.backends.base import Answer, Capabilities, Pair
 from prompts import Prompt
 
 __all__ = ["ScriptedBackend"]
@@ -19,7 +19,7 @@ __all__ = ["ScriptedBackend"]
 Script = Callable[[Pair], "Answer | list[float] | Exception"]
 
 
-class ScriptedBackend:
+class ScriptedBackend(Capabilities):
     """Calls ``script(pair)`` per pair: a distribution, a full Answer, or an exception (failure)."""
 
     def __init__(self, model_id: str, script: Script, *, cost_s: float = 0.0) -> None:

@@ -17,12 +17,13 @@ from typing import Any
 from annotator.backends.base import (
     GRADE_SCHEMA,
     Answer,
+    Capabilities,
+    EndpointSettings,
     Pair,
     ParseError,
     distribution_from_logprobs,
     parse_grade,
 )
-from annotator.config import TierConfig
 from core.errors import ConfigError, DissentError
 from prompts import Prompt
 
@@ -31,10 +32,10 @@ __all__ = ["VllmBackend"]
 TOP_LOGPROBS = 10
 
 
-class VllmBackend:
+class VllmBackend(Capabilities):
     """Grades pairs with an in-process vLLM engine; see the module docstring."""
 
-    def __init__(self, tier: TierConfig) -> None:
+    def __init__(self, tier: EndpointSettings) -> None:
         if not tier.model:
             raise ConfigError(f"tier {tier.name!r}: the vllm backend needs a model name or path")
         try:

@@ -1,4 +1,5 @@
-"""Tier 1: the cross-encoder, trained offline from the packaged MiniLM weights (annotator.tier1)."""
+"""Tier 1: the cross-encoder backend, trained offline from the packaged MiniLM weights
+(annotator.trainer; the training set's own tests: test_training_data.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from sqlalchemy import Engine
 from annotator.backends.base import Pair
 from annotator.backends.cross_encoder import TIER_FILE, CrossEncoderBackend, pair_text
 from annotator.base_models import resolve_base_model
-from annotator.combiner import COMBINER_FILE, fit_combiner
+from annotator.combiner import COMBINER_FILE, CombinerSettings, fit_combiner
 from annotator.config import Tier1Training
 from annotator.pairs import LabelledPair, labelled_pairs
 from annotator.signals import CatalogStats
-from annotator.tier1 import TRAINING_BOILERPLATE, TrainingResult, train_tier1_model, training_set
+from annotator.trainer import TrainingResult, train_tier1_model
+from annotator.training_data import training_set
 from core.errors import DissentError
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
@@ -70,51 +72,6 @@ def test_pair_text_carries_the_structured_fields() -> None:
         pair_text(product) == "Drill | brand: DEWALT | product type: Cordless Drill | voltage: 20V"
     )
     assert pair_text(product, ["title", "description"], 10) == "Drill | description: A drill fo"
-
-
-def test_the_training_set_adds_negatives_and_injected_copies(
-    sample: tuple[Engine, list[LabelledPair]],
-) -> None:
-    engine, labels = sample
-    train = [lp for lp in labels if lp.split == "train"]
-    data = training_set(engine, train, SETTINGS)
-    human, dev = data.counts["human"], data.counts["dev"]
-    assert human + dev == len(train) and dev > 0
-    assert data.counts["negative"] == round(0.3 * human)
-    assert data.counts["injected"] == round(0.05 * human)
-    assert data.counts["boilerplate"] == round(0.1 * human)
-    grade_of = {(lp.pair.query, lp.pair.product["title"]): lp.grade for lp in train}
-    for e in (e for e in data.fit if e.kind == "boilerplate"):  # same grade, text appended
-        original = max(
-            (t for (q, t) in grade_of if q == e.query and e.product["title"].startswith(t)),
-            key=len,
-        )
-        assert grade_of[(e.query, original)] == e.grade
-        assert any(phrase[:12] in e.product["title"] for phrase in TRAINING_BOILERPLATE)
-        assert e.clean is not None and e.clean["title"] == original  # its clean twin
-    assert all(e.clean is None for e in data.fit if e.kind in ("human", "negative"))
-    negatives = [e for e in data.fit if e.kind == "negative"]
-    assert all(e.grade == 0 for e in negatives)
-    labelled = {(lp.pair.query, lp.pair.product["title"]) for lp in train}
-    assert not any((e.query, e.product["title"]) in labelled for e in negatives)
-    dev_queries = {e.query for e in data.dev}
-    assert not dev_queries & {e.query for e in data.fit}  # the dev slice is whole queries
-
-
-def test_a_dev_slice_too_small_to_choose_on_trains_instead(
-    sample: tuple[Engine, list[LabelledPair]],
-) -> None:
-    engine, labels = sample
-    train = [lp for lp in labels if lp.split == "train"]
-    chosen = training_set(engine, train, SETTINGS)
-    dev = chosen.counts["dev"]
-    assert 0 < dev < 200 and "dev_folded_in" not in chosen.counts
-    folded = training_set(engine, train, SETTINGS.model_copy(update={"min_dev_pairs": dev + 1}))
-    assert folded.dev == [] and folded.counts["dev"] == 0
-    assert folded.counts["dev_folded_in"] == dev
-    assert folded.counts["human"] == len(train) == chosen.counts["human"] + dev
-    exactly = training_set(engine, train, SETTINGS.model_copy(update={"min_dev_pairs": dev}))
-    assert exactly.counts["dev"] == dev  # a slice of min_dev_pairs pairs is kept
 
 
 def test_trained_tier_grades_with_four_way_distributions(
@@ -171,7 +128,6 @@ def test_the_consistency_term_keeps_appended_words_from_moving_the_grade(
         negative_share=0.3,
         injected_share=0.5,
         boilerplate_share=1.0,
-        signals=[],
     )
     data = training_set(engine, [lp for lp in labels if lp.split == "train"], quick)
     copies = [e for e in data.fit if e.clean is not None]
@@ -183,8 +139,13 @@ def test_the_consistency_term_keeps_appended_words_from_moving_the_grade(
 
     def moved(weight: float) -> float:
         """How far the appended words move the expected grade, against its spread."""
-        settings = quick.model_copy(update={"consistency_weight": weight})
-        result = train_tier1_model(data, tmp_path / f"w{weight}", settings)
+        result = train_tier1_model(
+            data,
+            tmp_path / f"w{weight}",
+            quick,
+            consistency_weight=weight,
+            combiner=CombinerSettings(signals=()),
+        )
         answers = CrossEncoderBackend(result.output_dir).grade(pairs, load_prompt())
         expected = np.array([a.distribution for a in answers]) @ np.arange(4)
         return float(np.abs(expected[0::2] - expected[1::2]).mean() / expected.std())
@@ -245,15 +206,6 @@ def test_a_classifier_without_four_outputs_is_refused_before_loading(tmp_path: P
     (tmp_path / "config.json").write_text(json.dumps({"id2label": {"0": "a", "1": "b"}}))
     with pytest.raises(DissentError, match="has 2 outputs; need 4"):
         CrossEncoderBackend(tmp_path)
-
-
-def test_training_refuses_empty_or_bad_examples(sample: tuple[Engine, list[LabelledPair]]) -> None:
-    engine, labels = sample
-    with pytest.raises(DissentError, match="no tier-training pairs"):
-        training_set(engine, [], SETTINGS)
-    bad = [LabelledPair(labels[0].pair, 5, "train")]
-    with pytest.raises(DissentError, match="grades must be 0-3"):
-        training_set(engine, bad, SETTINGS)
 
 
 def test_train_tier_says_when_the_dev_slice_was_too_small(tmp_path: Path) -> None:

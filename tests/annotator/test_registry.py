@@ -12,13 +12,41 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from annotator.backends.registry import BACKENDS, build_backend, tier1_model_dir
+from annotator.backends.base import BACKENDS
+from annotator.backends.registry import backend_class, build_backend, tier1_model_dir
 from annotator.config import TierConfig
 from core.errors import ConfigError, DissentError
 
 
 def test_the_backend_names() -> None:
     assert BACKENDS == ("cross_encoder", "llama_cpp", "openai_compatible", "vllm", "scripted")
+
+
+def test_capabilities_come_from_the_class_the_registry_would_build() -> None:
+    def tier(backend: str, **endpoint: str) -> TierConfig:
+        return TierConfig(name="t", backend=backend, model="m", **endpoint)
+
+    capabilities = {
+        name: (backend_class(t).__name__, backend_class(t).trainable, backend_class(t).in_process)
+        for name, t in {
+            "cross_encoder": tier("cross_encoder"),
+            "llama_cpp": tier("llama_cpp"),
+            "served here": tier("openai_compatible"),
+            "remote": tier("openai_compatible", base_url="http://h:8000/v1"),
+            "openai": tier("openai_compatible", api_key_env="OPENAI_API_KEY"),
+            "vllm": tier("vllm"),
+            "scripted": tier("scripted"),
+        }.items()
+    }
+    assert capabilities == {
+        "cross_encoder": ("CrossEncoderBackend", True, True),
+        "llama_cpp": ("LlamaCppBackend", False, True),
+        "served here": ("LocalServerBackend", False, True),
+        "remote": ("OpenAICompatibleBackend", False, False),
+        "openai": ("OpenAICompatibleBackend", False, False),
+        "vllm": ("VllmBackend", False, True),
+        "scripted": ("ScriptedBackend", False, True),
+    }
 
 
 def test_tier1_model_dir_lives_in_the_workdir(tmp_path: Path) -> None:
@@ -36,14 +64,14 @@ def test_scripted_cannot_be_built_from_a_config(tmp_path: Path) -> None:
 
 def test_the_config_rejects_unknown_backend_names() -> None:
     with pytest.raises(ValidationError) as info:
-        TierConfig(name="t", backend="ollama")  # type: ignore[arg-type]
+        TierConfig(name="t", backend="ollama")
     error = info.value.errors()[0]
     assert error["loc"] == ("backend",) and error["type"] == "literal_error"
     assert "'cross_encoder', 'llama_cpp', 'openai_compatible', 'vllm' or 'scripted'" in error["msg"]
 
 
 def test_an_unknown_backend_that_bypassed_validation_is_a_config_error(tmp_path: Path) -> None:
-    tier = TierConfig.model_construct(name="t", backend="ollama")
+    tier = TierConfig.model_construct(name="t", backend="ollama")  # type: ignore[arg-type]
     with pytest.raises(ConfigError) as info:
         build_backend(tier, tmp_path)
     assert str(info.value) == (

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from annotator.evaluate import CalibrationOutcome, CascadeEvaluation, Gate, TierEvaluation
 from annotator.metrics import Agreement
+from annotator.outcome import CalibrationOutcome, CascadeEvaluation, Gate, TierEvaluation
 from annotator.report import write_report
 
 RELIABILITY = {

@@ -20,8 +20,9 @@ from sqlalchemy import Engine
 from annotator.backends.cross_encoder import TIER_FILE, CrossEncoderBackend
 from annotator.config import AnnotationConfig, LoraSettings, Tier1Training, TierConfig
 from annotator.pairs import LabelledPair, labelled_pairs
-from annotator.service import trainable_tier
-from annotator.tier1 import train_tier1_model, training_set
+from annotator.trainer import train_tier1_model
+from annotator.training import trainable_tier
+from annotator.training_data import training_set
 from core.errors import DissentError
 from core.models import default_model_path
 from flows.config import PipelineConfig

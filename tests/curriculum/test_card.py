@@ -107,7 +107,7 @@ def test_tables_use_thousands_separators() -> None:
     lines = render_card(MANIFEST).splitlines()
     assert (
         "| stage1_bce | query, product, label | 23,456 | 789 | "
-        "`curriculum.losses.BiEncoderBCELoss` (pointwise BCE on scaled cosine) |" in lines
+        "`retriever.losses.BiEncoderBCELoss` (pointwise BCE on scaled cosine) |" in lines
     )
     assert "| stage3_triplet | anchor, positive, negative | 0 | 0 | `losses.TripletLoss` |" in lines
     # levels: string keys from the build report, names from LEVELS (int keys)

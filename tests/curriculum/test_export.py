@@ -132,7 +132,7 @@ def test_each_stage_trains_one_step_with_its_loss(exported: Path, tmp_path: Path
     from sentence_transformers.sentence_transformer import losses
 
     from core.models import default_model_path
-    from curriculum.losses import BiEncoderBCELoss
+    from retriever.losses import BiEncoderBCELoss
 
     model = SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True)
     before = model[0].auto_model.embeddings.word_embeddings.weight.detach().clone()

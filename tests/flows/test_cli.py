@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner, Result
 
-from flows.cli import app
+from cli import app
 from tests.conftest import ROOT, SAMPLE
 
 DISSENT = str(Path(sys.executable).parent / "dissent")

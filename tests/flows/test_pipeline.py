@@ -24,6 +24,7 @@ from datasets import load_from_disk
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.orm import Session
 
+from annotator.config import AnnotationConfig
 from core.children import descendants
 from flows.annotate import annotate
 from flows.config import PipelineConfig, load_config
@@ -45,8 +46,13 @@ def config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data["workdir"] = str(workdir)
     # Gemma 270M gives every pair one grade and a sample-scale tier 1 is weak: these tests
     # check the machinery, so the random-product sanity gate is relaxed (it has its own tests).
+    # The default tiers, each calibrated and tested on at most 16 pairs per split.
+    tiers = AnnotationConfig().tiers
     data["annotation"] = {
-        "max_pairs_per_split": 16,
+        "tiers": [
+            {**t.model_dump(mode="json", exclude_defaults=True), "max_eval_pairs": 16}
+            for t in tiers
+        ],
         "injection_pairs": 2,
         "max_random_relevant": 1.0,
     }
@@ -172,9 +178,8 @@ def test_the_resumed_pipeline_labels_every_candidate_once(
     assert _count(engine, Label) == candidates
     with Session(engine) as session:
         flows = set(session.scalars(select(Run.flow).where(Run.status == "succeeded")))
-    # One ledger row per unit of work; flows write no rows of their own.
+    # One ledger row per unit of work; flows, the pipeline too, write no rows of their own.
     assert flows == {
-        "pipeline",
         "ingest",
         "mine",
         "train-tier1",
@@ -201,21 +206,16 @@ def test_the_pipeline_writes_every_output(killed_then_resumed: dict[str, Any]) -
     lines = outputs_lines(result)
     assert any(str(export_dir) in line for line in lines)
     engine = killed_then_resumed["engine"]
-    with Session(engine) as session:
-        run = session.scalars(
-            select(Run).where(Run.flow == "pipeline", Run.status == "succeeded")
-        ).one()
-        assert run.versions["tiers"][0]["backend"] == "cross_encoder" and run.versions["prefect"]
-        assert run.parameters["prefect_flow_run"]
-        assert (run.mining_run_id, run.curriculum_run_id) == (
-            result["mining_run"],
-            result["curriculum_run"],
-        )
-    # The card's lineage, read from the ledger: curriculum -> mining, annotation -> calibration.
-    found = lineage(engine, find_run(engine, result["curriculum_run"], Flow.CURRICULUM))
+    # No pipeline row: each step's run carries its flow run and the versions it ran with, and
+    # the curriculum's lineage leads back to the mining, annotation and calibration runs.
+    curriculum = find_run(engine, result["curriculum_run"], Flow.CURRICULUM)
+    assert curriculum.versions["tiers"][0]["backend"] == "cross_encoder"
+    assert curriculum.versions["prefect"] and curriculum.parameters["prefect_flow_run"]
+    found = lineage(engine, curriculum)
     assert found.mining is not None and found.mining.id == result["mining_run"]
     assert found.annotation is not None and found.annotation.versions["prompt"]
     assert found.annotation.parameters["prefect_flow_run"]
+    assert found.annotation.cascade_id == found.annotation.counts["cascade_id"]
     assert found.calibration is not None and found.calibration.status == "succeeded"
 
 

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from annotator.calibrating import calibrate
 from annotator.config import TierConfig
-from annotator.service import calibrate
 from flows.annotate import annotate
 from flows.config import PipelineConfig, load_config
 from ingest import ingest_dataset
@@ -124,9 +124,9 @@ def test_failed_calls_are_retried_and_recorded(
             logprobs=False,
             samples=1,
             max_retries=1,
+            max_eval_pairs=20,
         )
     ]
-    cfg.annotation.max_pairs_per_split = 20
     cfg.annotation.injection_pairs = 0
     cfg.annotation.max_random_relevant = 1.0  # retries are the point, not label quality
     cfg.flows.queries_per_batch = 2

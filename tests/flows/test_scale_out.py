@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from annotator.calibrating import calibrate
 from annotator.config import TierConfig
-from annotator.service import calibrate, train_tier1
+from annotator.training import train_tier1
 from flows.annotate import annotate, annotate_with_runner
 from flows.config import PipelineConfig, load_config
 from ingest import ingest_dataset
@@ -38,8 +39,9 @@ def setup(
     cfg = load_config(ROOT / "configs" / "sample.yaml", environ={})
     cfg.workdir = workdir
     cfg.store.url = postgres_url
-    cfg.annotation.tiers = [TierConfig(name="cross-encoder", backend="cross_encoder")]
-    cfg.annotation.max_pairs_per_split = 24
+    cfg.annotation.tiers = [
+        TierConfig(name="cross-encoder", backend="cross_encoder", max_eval_pairs=24)
+    ]
     cfg.annotation.injection_pairs = 0
     cfg.annotation.max_random_relevant = 1.0  # one epoch on 96 pairs: quality is not the point
     cfg.flows.queries_per_batch = 3

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from core.encoder import Encoder
 from core.hashing import content_hash
-from miners.embeddings import Encoder
 from store.catalog import ProductDoc
 from tests.conftest import SAMPLE
 

@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 
 from core.errors import StoreError
+from core.tokenize import tokenize
 from miners.bm25 import Bm25Channel
-from miners.config import Bm25Config
-from miners.tokenize import tokenize
 from store.catalog import ProductDoc
 from tests.miners.conftest import by_id
 
@@ -60,7 +59,7 @@ def test_search_before_index_is_a_clear_error() -> None:
 def test_save_load_round_trip(
     engine: str, sample_products: list[ProductDoc], tmp_path: Path
 ) -> None:
-    channel = Bm25Channel(Bm25Config(engine=engine))  # type: ignore[arg-type]
+    channel = Bm25Channel(engine=engine)  # type: ignore[arg-type]
     channel.index(sample_products)
     queries = ["cordless drill", "ceiling fan with light", "garden hose 50 ft"]
     before = channel.search(queries, k=20)
@@ -68,7 +67,7 @@ def test_save_load_round_trip(
     loaded = Bm25Channel()
     loaded.load(tmp_path / "bm25")
     after = loaded.search(queries, k=20)
-    assert loaded.config.engine == engine
+    assert loaded.engine_name == engine
     np.testing.assert_array_equal(before.ids, after.ids)
     np.testing.assert_allclose(before.scores, after.scores, rtol=1e-5)
 
@@ -80,7 +79,7 @@ def test_engines_agree_on_real_home_depot_queries(homedepot_csv: Path) -> None:
     products = data.drop_duplicates("product_uid").head(8000)
     docs = [ProductDoc(int(r.product_uid), r.product_title) for r in products.itertuples()]
     queries = data.search_term.drop_duplicates().sample(200, random_state=0).tolist()
-    fast, reference = Bm25Channel(), Bm25Channel(Bm25Config(engine="rank_bm25"))
+    fast, reference = Bm25Channel(), Bm25Channel(engine="rank_bm25")
     fast.index(docs)
     reference.index(docs)
     a, b = fast.search(queries, 10), reference.search(queries, 10)

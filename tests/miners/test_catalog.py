@@ -10,11 +10,13 @@ from sqlalchemy import Engine
 
 from core.errors import StoreError
 from miners.base import Channel
-from miners.catalog import FTS_TABLE, TSVECTOR_TABLE, CatalogChannel
+from miners.catalog import CatalogChannel
 from miners.config import CatalogChannelConfig
-from miners.lexicon import terms
+from miners.lexicon import LexiconRules
+from miners.terms import terms
 from store.catalog import ProductDoc
 from store.db import open_store
+from store.fulltext import FTS_TABLE, TSVECTOR_TABLE
 
 # id, title, brand, product type path, attributes
 CATALOG = [
@@ -45,7 +47,16 @@ CATALOG = [
 ]  # fmt: skip
 # min counts of 2: a catalog of 23 products has no brand in three titles. Most tests run the
 # database search alone (title_search: always); the trigrams tests below add the fill.
-CONFIG = CatalogChannelConfig(min_brand_count=2, min_type_count=2, title_search="always")
+CONFIG = CatalogChannelConfig()
+RULES = LexiconRules(min_brand_count=2, min_type_count=2)
+
+
+def _channel(
+    engine: Engine, mode: str = "always", config: CatalogChannelConfig = CONFIG
+) -> CatalogChannel:
+    return CatalogChannel(config, engine, title_search=mode, rules=RULES)  # type: ignore[arg-type]
+
+
 NASTY = [
     "",
     "   ",
@@ -74,7 +85,7 @@ def titles_only() -> list[ProductDoc]:
 
 @pytest.fixture(params=["structured", "titles"])
 def channel(request: pytest.FixtureRequest, engine: Engine) -> CatalogChannel:
-    channel = CatalogChannel(CONFIG, engine)
+    channel = _channel(engine)
     channel.index(structured() if request.param == "structured" else titles_only())
     return channel
 
@@ -126,8 +137,7 @@ def test_queries_without_dictionary_terms_fall_back_to_titles(channel: CatalogCh
 
 @pytest.mark.parametrize("source", ["structured", "titles"])
 def test_title_search_never_ranks_by_fields_alone(source: str, engine: Engine) -> None:
-    config = CONFIG.model_copy(update={"title_search": "never"})
-    channel = CatalogChannel(config, engine)
+    channel = _channel(engine, "never")
     channel.index(structured() if source == "structured" else titles_only())
     result = channel.search(["dewalt cordless drill", "textured tugboat"], 23)
     # Only products matching a recognised field; the bit set (title says "drill") is not one.
@@ -140,8 +150,7 @@ def test_title_search_never_ranks_by_fields_alone(source: str, engine: Engine) -
 
 
 def test_title_search_unrecognised_falls_back_only_without_terms(engine: Engine) -> None:
-    config = CONFIG.model_copy(update={"title_search": "unrecognised"})
-    channel = CatalogChannel(config, engine)
+    channel = _channel(engine, "unrecognised")
     channel.index(structured())
     assert ranked(channel, "textured tugboat")[0] == 17  # no term: searched in titles
     assert 7 not in ranked(channel, "dewalt cordless drill", 23)  # terms found: fields only
@@ -149,8 +158,7 @@ def test_title_search_unrecognised_falls_back_only_without_terms(engine: Engine)
 
 @pytest.mark.parametrize("source", ["structured", "titles"])
 def test_title_search_trigrams_fills_after_the_fields(source: str, engine: Engine) -> None:
-    config = CONFIG.model_copy(update={"title_search": "trigrams"})
-    channel = CatalogChannel(config, engine)
+    channel = _channel(engine, "trigrams")
     channel.index(structured() if source == "structured" else titles_only())
     rows = channel.search(["dewalt cordless drill", "dewlat cordles dril", "xyzzy"], 23)
     found = rows.row(0)
@@ -166,21 +174,20 @@ def test_title_search_trigrams_fills_after_the_fields(source: str, engine: Engin
 
 
 def test_title_search_trigrams_needs_its_saved_index(engine: Engine, tmp_path: Path) -> None:
-    config = CONFIG.model_copy(update={"title_search": "trigrams"})
-    channel = CatalogChannel(config, engine)
+    channel = _channel(engine, "trigrams")
     channel.index(titles_only())
     channel.save(tmp_path / "index")
-    CatalogChannel(CONFIG, engine).load(tmp_path / "index")  # other modes ignore the file
-    plain = CatalogChannel(CONFIG, engine)
+    _channel(engine).load(tmp_path / "index")  # other modes ignore the file
+    plain = _channel(engine)
     plain.index(titles_only())
     plain.save(tmp_path / "plain")
     with pytest.raises(StoreError, match="no trigram index"):
-        CatalogChannel(config, engine).load(tmp_path / "plain")
+        _channel(engine, "trigrams").load(tmp_path / "plain")
 
 
 @pytest.mark.parametrize("mode", ["always", "trigrams"])
 def test_fts_syntax_in_queries_does_not_raise(mode: str, engine: Engine) -> None:
-    channel = CatalogChannel(CONFIG.model_copy(update={"title_search": mode}), engine)
+    channel = _channel(engine, mode)
     channel.index(structured())
     result = channel.search(NASTY, 5)
     assert result.ids.shape == (len(NASTY), 5)
@@ -202,8 +209,7 @@ def test_result_shape_padding_and_order(channel: CatalogChannel) -> None:
 
 @pytest.mark.parametrize("mode", ["always", "trigrams"])
 def test_save_load_round_trip(mode: str, engine: Engine, tmp_path: Path) -> None:
-    config = CONFIG.model_copy(update={"title_search": mode})
-    channel = CatalogChannel(config, engine)
+    channel = _channel(engine, mode)
     channel.index(titles_only())
     queries = [
         "dewalt cordless drill",
@@ -215,7 +221,7 @@ def test_save_load_round_trip(mode: str, engine: Engine, tmp_path: Path) -> None
     ]
     before = channel.search(queries, 8)
     channel.save(tmp_path / "index")
-    fresh = CatalogChannel(config, engine)
+    fresh = _channel(engine, mode)
     fresh.load(tmp_path / "index")
     after = fresh.search(queries, 8)
     np.testing.assert_array_equal(before.ids, after.ids)
@@ -230,13 +236,13 @@ def test_load_needs_the_full_text_table_it_saved(
     with engine.begin() as conn:
         conn.exec_driver_sql(f"DELETE FROM {table}")
     with pytest.raises(StoreError, match="holds 0 products"):
-        CatalogChannel(CONFIG, engine).load(tmp_path / "index")
+        _channel(engine).load(tmp_path / "index")
     with pytest.raises(StoreError, match="cannot read"):
-        CatalogChannel(CONFIG, engine).load(tmp_path / "nothing-here")
+        _channel(engine).load(tmp_path / "nothing-here")
 
 
 def test_reindex_replaces_and_misuse_is_a_store_error(engine: Engine, tmp_path: Path) -> None:
-    channel = CatalogChannel(CONFIG, engine)
+    channel = _channel(engine)
     with pytest.raises(StoreError, match="call index"):
         channel.search(["drill"], 5)
     channel.index(structured())
@@ -244,7 +250,7 @@ def test_reindex_replaces_and_misuse_is_a_store_error(engine: Engine, tmp_path: 
     channel.index(structured()[:3])
     assert set(ranked(channel, "saw")) <= {1, 2, 3}
     with pytest.raises(StoreError, match="holds 3 products"):
-        CatalogChannel(CONFIG, engine).load(tmp_path / "index")
+        _channel(engine).load(tmp_path / "index")
     with pytest.raises(StoreError, match="unique"):
         channel.index([ProductDoc(1, "a"), ProductDoc(1, "b")])
     channel.index([])
@@ -253,6 +259,6 @@ def test_reindex_replaces_and_misuse_is_a_store_error(engine: Engine, tmp_path: 
 
 def test_in_memory_sqlite_searches_in_the_calling_thread() -> None:
     engine = open_store("sqlite://")
-    channel = CatalogChannel(CONFIG.model_copy(update={"search_workers": 4}), engine)
+    channel = _channel(engine, config=CONFIG.model_copy(update={"search_workers": 4}))
     channel.index(structured())
     assert set(channel.search(["dewalt cordless drill"] * 600, 3).ids[:, :2].ravel()) == {1, 2}

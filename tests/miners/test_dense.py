@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.encoder import Encoder
 from core.errors import StoreError
 from core.models import default_model_path
 from miners.config import DenseConfig
 from miners.dense import DenseChannel
-from miners.embeddings import EmbeddingCache, Encoder
+from miners.embeddings import EmbeddingCache
 from store.catalog import ProductDoc, product_text
 from tests.miners.conftest import by_id
 
@@ -89,7 +91,7 @@ def test_embedding_cache_encodes_each_content_once(
 
     calls = []
     original = encoder.encode
-    encoder.encode = lambda texts: calls.append(len(texts)) or original(texts)  # type: ignore[method-assign]
+    encoder.encode = lambda texts, label=None: calls.append(len(texts)) or original(texts)  # type: ignore[method-assign]
     try:
         changed = [*few[:19], ProductDoc(few[19].id, "A different title", content_hash="new-hash")]
         DenseChannel(cache_dir=tmp_path, encoder=encoder).embed_products(changed)
@@ -119,7 +121,7 @@ def test_repeated_content_is_encoded_once_in_a_pass(
     products = [*sample_products[:5], twin, sample_products[7]]
     calls: list[int] = []
     original = encoder.encode
-    encoder.encode = lambda texts: calls.append(len(texts)) or original(texts)  # type: ignore[method-assign]
+    encoder.encode = lambda texts, label=None: calls.append(len(texts)) or original(texts)  # type: ignore[method-assign]
     try:
         channel = DenseChannel(cache_dir=tmp_path if cached else None, encoder=encoder)
         got = channel.embed_products(products)
@@ -179,3 +181,19 @@ def test_bfloat16_encoding_matches_float32(
     cosines = np.sum(encoder.encode(titles) * fast.encode(titles), axis=1)
     assert cosines.min() > 0.999
     assert fast.key.endswith("-bf16") and not encoder.key.endswith("-bf16")  # cached apart
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_encoding_batch_by_batch_for_progress_gives_the_same_vectors(
+    precision: str, sample_products: list[ProductDoc], encoder: Encoder
+) -> None:
+    from core.progress import progress_display
+
+    texts = [product_text(p) for p in sample_products[:150]]  # three batches, the last short
+    model = Encoder(precision=precision, batch_size=64)
+    model._model = encoder._load()
+    stream = io.StringIO()
+    with progress_display(stream=stream, interval_s=0):
+        batched = model.encode(texts, label="encoding")
+    np.testing.assert_array_equal(batched, model.encode(texts))
+    assert "encoding: 150 / 150 (100%)" in stream.getvalue()

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import StoreError
-from miners.config import CatalogChannelConfig
-from miners.lexicon import Lexicon, build_lexicon, measurements, terms
+from miners.lexicon import Lexicon, LexiconRules, build_lexicon
+from miners.terms import measurements, terms
 from store.catalog import ProductDoc
 
 TITLES = [
@@ -25,7 +25,7 @@ TITLES = [
     "48 in. White Shelf Bracket",
     "Everbilt 12 in. White Shelf Bracket",
 ]
-CONFIG = CatalogChannelConfig(min_brand_count=2, min_type_count=2)
+CONFIG = LexiconRules(min_brand_count=2, min_type_count=2)
 # The lexicon, and per title its (brand, product type, attributes).
 Derived = tuple[Lexicon, list[tuple[str, str, tuple[str, ...]]]]
 
@@ -147,7 +147,7 @@ def test_structured_fields_are_used_when_present() -> None:
         ProductDoc(2, "Z2 Kit", brand="Ryobi", product_type="Tools > Drill Bit Sets",
                    attributes={"colour": "Green", "count": "2", "notes": "one value of many words"}),
     ]  # fmt: skip
-    lexicon, docs = build_lexicon(products, CatalogChannelConfig())
+    lexicon, docs = build_lexicon(products)
     assert lexicon.sources == dict.fromkeys(("brand", "product_type", "attributes"), "structured")
     assert [(d.brand, d.product_type, d.attributes) for d in docs] == [
         ("dewalt", "cordless drill", ("20 volt",)),

@@ -22,9 +22,13 @@ from tests.conftest import ROOT, SAMPLE
 def sample_config(tmp_path: Path) -> PipelineConfig:
     cfg = load_config(ROOT / "configs/sample.yaml", environ={})
     cfg.workdir = tmp_path / "work"
-    cfg.mining.query_batch_size = 8  # 40 queries -> 5 batches, to exercise resuming
     cfg.mining.include_evaluation_queries = True  # all 40 (held out: tests/store/test_splits.py)
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def _small_write_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mine_module, "WRITE_BATCH", 8)  # 40 queries -> 5 batches: resuming
 
 
 @pytest.fixture
@@ -136,7 +140,7 @@ def test_a_crashed_run_resumes_without_duplicates(
             conn.execute(delete(table).where(table.run_id == run_id))
         conn.execute(delete(Run).where(Run.id == run_id))
     clean_cfg = sample_config(tmp_path / "clean")
-    clean_cfg.mining.query_batch_size = 40  # another batching must not change the result
+    monkeypatch.setattr(mine_module, "WRITE_BATCH", 40)  # another batching: the same result
     clean = mine(sample_store, clean_cfg)
     assert not clean.reused
     assert candidate_rows(sample_store, clean.run_id) == resumed_rows

@@ -27,20 +27,21 @@ def test_the_channel_names() -> None:
 def test_bm25_is_built_from_its_section_unindexed() -> None:
     from miners.bm25 import Bm25Channel
 
-    config = MiningConfig(bm25=Bm25Config(k1=1.2, b=0.5, engine="rank_bm25"))
-    channel = build_channel("bm25", config)
+    config = MiningConfig(bm25=Bm25Config(k1=1.2, b=0.5))
+    channel = build_channel("bm25", config, options={"engine": "rank_bm25"})
     assert isinstance(channel, Bm25Channel) and isinstance(channel, Channel)
     assert channel.name == "bm25"
     assert channel.config is config.bm25
     assert (channel.config.k1, channel.config.b) == (1.2, 0.5)
+    assert channel.engine_name == "rank_bm25"
     assert channel._ids.tolist() == []  # nothing indexed yet
 
 
 def test_dense_is_built_without_loading_its_model(tmp_path: Path) -> None:
     from miners.dense import DenseChannel
 
-    config = MiningConfig(dense=DenseConfig(model="/models/not-there", precision="float32"))
-    channel = build_channel("dense", config, cache_dir=tmp_path / "cache")
+    config = MiningConfig(dense=DenseConfig(model="/models/not-there"))
+    channel = build_channel("dense", config, cache_dir=tmp_path / "cache", precision="float32")
     assert isinstance(channel, DenseChannel) and isinstance(channel, Channel)
     assert channel.name == "dense"
     assert channel.config is config.dense
@@ -56,7 +57,7 @@ def test_dense_construction_does_not_import_sentence_transformers() -> None:
     # Only checkable when nothing imported it before in this process.
     if "sentence_transformers" in sys.modules:
         pytest.skip("sentence_transformers was already imported by another test")
-    build_channel("dense", MiningConfig(dense=DenseConfig(model="/x", precision="float32")))
+    build_channel("dense", MiningConfig(dense=DenseConfig(model="/x")), precision="float32")
     assert "sentence_transformers" not in sys.modules
 
 
@@ -89,3 +90,12 @@ def test_the_config_rejects_unknown_channel_names() -> None:
 
     with pytest.raises(ValidationError, match="splade"):
         MiningConfig(channels=["bm25", "splade"])  # type: ignore[list-item]
+
+
+def test_an_option_a_channel_does_not_take_is_a_config_error(store: Engine) -> None:
+    with pytest.raises(ConfigError, match=r"channel 'bm25' does not take the options \['depth'\]"):
+        build_channel("bm25", MiningConfig(), options={"depth": 3})
+    channel = build_channel(
+        "catalog", MiningConfig(), engine=store, options={"title_search": "never"}
+    )
+    assert channel.title_search == "never"  # type: ignore[attr-defined]

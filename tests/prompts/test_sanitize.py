@@ -10,7 +10,7 @@ import pytest
 
 import prompts
 from annotator.injection import INJECTIONS
-from annotator.tier1 import TRAINING_INJECTIONS
+from annotator.training_data import TRAINING_INJECTIONS
 from prompts import load_prompt, sanitize
 
 # Real Home Depot titles (from the Kaggle train.csv), with units, fractions and decimals.
@@ -131,9 +131,9 @@ def test_the_prompt_version_depends_on_the_sanitizer_version(
     assert prompts.SANITIZER_VERSION == module.SANITIZER_VERSION == "3"
     keyed = f"{prompt.source}\x00sanitizer:3".encode()
     assert prompt.version == hashlib.sha256(keyed).hexdigest()
-    # Prompt.version reads the name bound in ``prompts`` (imported from prompts.sanitize), so
-    # a new sanitizer version is seen there; it is a new cache key
+    # Prompt.version reads the name bound in ``prompts.templates`` (imported from
+    # prompts.sanitize), so a new sanitizer version is seen there; it is a new cache key
     before = prompt.version
-    monkeypatch.setattr(prompts, "SANITIZER_VERSION", "4")
+    monkeypatch.setattr(sys.modules["prompts.templates"], "SANITIZER_VERSION", "4")
     assert prompt.version != before
     assert prompt.version == hashlib.sha256(f"{prompt.source}\x00sanitizer:4".encode()).hexdigest()

@@ -44,7 +44,7 @@ def scripted_answer(pair: Any) -> list[float]:
     return [w / total for w in weights]
 
 
-def scripted_backend(tier: Any, workdir: Path) -> Any:
+def scripted_backend(tier: Any, workdir: Path, precision: str = "auto") -> Any:
     """Stands in for ``annotator.backends.registry.build_backend``."""
     from annotator.backends.scripted import ScriptedBackend
 
@@ -96,11 +96,11 @@ def main() -> None:
     if events := os.environ.get("DISSENT_TEST_EVENTS"):
         atexit.register(lambda: Path(events).write_text(str(moments.seen)))
     if os.environ.get("DISSENT_TEST_SCRIPTED_TIERS"):
-        import annotator.service
+        import annotator.tiers
 
-        annotator.service.build_backend = scripted_backend  # type: ignore[assignment]
+        annotator.tiers.build_backend = scripted_backend  # type: ignore[assignment]
 
-    from flows.cli import app
+    from cli import app
 
     sys.argv[0] = "dissent"
     app(prog_name="dissent")

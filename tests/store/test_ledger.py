@@ -1,4 +1,5 @@
-"""The run ledger's liveness: a run whose process died is marked interrupted, a live one never.
+"""The run ledger's liveness: a run whose process died is marked interrupted, a live one never;
+and the lineage a train run records, followed back to its curriculum.
 
 Runs are held by real processes here, on a SQLite file and on PostgreSQL.
 """
@@ -15,7 +16,16 @@ from sqlalchemy import Engine, select
 
 from core.errors import DissentError
 from store.db import open_store
-from store.ledger import INTERRUPTED, Flow, annotation_of, mark_interrupted, recorded_run
+from store.ledger import (
+    INTERRUPTED,
+    Flow,
+    annotation_of,
+    export_run_of,
+    find_run,
+    mark_interrupted,
+    recorded_run,
+    train_lineage,
+)
 from store.schema import Run
 from tests.conftest import ROOT
 
@@ -101,3 +111,37 @@ def test_annotation_of_finds_the_newest_or_the_oldest() -> None:
     assert newest is not None and oldest is not None
     assert (newest.id, oldest.id) == (ids[-1], ids[0])
     assert annotation_of(engine, mining.id, "other") is None
+
+
+def test_a_train_run_leads_back_to_its_export_and_curriculum(engine: Engine) -> None:
+    with recorded_run(engine, Flow.MINE, {}) as mining:
+        pass
+    with recorded_run(engine, Flow.CURRICULUM, {}, mining_run_id=mining.id) as curriculum:
+        pass
+    exports = []
+    for folder in ("/w/export", "/w/other"):
+        with recorded_run(
+            engine, Flow.EXPORT, {"output_dir": folder}, curriculum_run_id=curriculum.id
+        ) as export:
+            exports.append(export.id)
+    found = export_run_of(engine, "/w/export", curriculum.id)
+    assert found is not None and found.id == exports[0]
+    assert export_run_of(engine, "/w/export", curriculum.id + 99) is None
+    assert export_run_of(engine, "/elsewhere") is None  # copied in from another store
+    with recorded_run(
+        engine,
+        Flow.TRAIN,
+        {"recipes": ["human"]},
+        fingerprint="f" * 64,
+        export_run_id=exports[0],
+        curriculum_run_id=curriculum.id,
+    ) as train:
+        pass
+    lineage = train_lineage(engine, find_run(engine, train.id, Flow.TRAIN))
+    assert lineage.export is not None and lineage.export.id == exports[0]
+    assert lineage.curriculum is not None and lineage.curriculum.curriculum.id == curriculum.id
+    assert lineage.curriculum.mining is not None and lineage.curriculum.mining.id == mining.id
+    with recorded_run(engine, Flow.TRAIN, {}) as bare:  # trained on human labels alone
+        pass
+    alone = train_lineage(engine, find_run(engine, bare.id))
+    assert alone.export is None and alone.curriculum is None

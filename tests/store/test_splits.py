@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 
 from annotator.config import Tier1Training
 from annotator.pairs import labelled_pairs
-from annotator.tier1 import training_set
+from annotator.training_data import training_set
 from core.errors import DissentError
 from curriculum.build import build_curriculum
 from flows.config import PipelineConfig, load_config
