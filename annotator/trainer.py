@@ -264,7 +264,7 @@ def _epochs(
     best_state: dict[str, Any] | None = None
     best = epoch = 0
     for epoch in range(1, settings.epochs + 1):
-        loss = trainer.epoch(data.fit, rng, f"tier 1 epoch {epoch}/{settings.epochs}")
+        loss = trainer.epoch(data.fit, rng, f"tier 1 epoch {epoch}/{settings.epochs}, batches")
         if not data.dev:  # nothing to choose on: the last epoch
             best = epoch
             continue

@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, TextIO, TypeVar
 
-__all__ = ["counter", "format_duration", "progress_display", "track"]
+__all__ = ["counter", "format_duration", "format_rate", "progress_display", "track"]
 
 T = TypeVar("T")
 
@@ -154,7 +154,7 @@ class _Lines:
             rate = step.done / elapsed if elapsed > 0 else 0.0
             line = (
                 f"{step.description}: done {step.done:,} in {format_duration(elapsed)} "
-                f"({rate:,.1f}/s)"
+                f"({format_rate(rate)})"
             )
         self._write(line)
 
@@ -168,9 +168,24 @@ def _running_line(step: _Step, now: float) -> str:
         eta = f", about {format_duration(left)} left" if math.isfinite(left) else ""
         return (
             f"{step.description}: {step.done:,} / {step.total:,} ({share:.0%}) "
-            f"at {rate:,.1f}/s{eta}"
+            f"at {format_rate(rate)}{eta}"
         )
-    return f"{step.description}: {step.done:,} at {rate:,.1f}/s"
+    return f"{step.description}: {step.done:,} at {format_rate(rate)}"
+
+
+def format_rate(per_second: float) -> str:
+    """``42.66`` → ``"42.7/s"``; below one a second, the time each takes: ``0.02`` → ``"50 s
+    each"``.
+
+    Example:
+        >>> format_rate(42.66), format_rate(0.02), format_rate(0)
+        ('42.7/s', '50 s each', 'none done')
+    """
+    if per_second >= 1:
+        return f"{per_second:,.1f}/s"
+    if per_second > 0:
+        return f"{format_duration(1 / per_second)} each"
+    return "none done"
 
 
 @contextmanager

@@ -109,7 +109,7 @@ def train_stage(
     total, count = 0.0, 0
     for epoch in range(settings.epochs):
         batches = epoch_batches(rows, settings.batch_size, rng, loss)
-        for batch in track(batches, f"{label} epoch {epoch + 1}", total=len(batches)):
+        for batch in track(batches, f"{label} epoch {epoch + 1}, batches", total=len(batches)):
             with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
                 value = step(model, batch)
             value.backward()

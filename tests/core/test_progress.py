@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 
-from core.progress import counter, format_duration, progress_display, track
+from core.progress import counter, format_duration, format_rate, progress_display, track
 
 
 class FakeClock:
@@ -73,6 +73,8 @@ def test_threads_that_copy_the_context_report_into_the_display() -> None:
     assert stream.getvalue().splitlines() == ["batch: 2 / 2 (100%) at 2.0/s, about 0 s left"]
 
 
-def test_durations_read_as_people_write_them() -> None:
+def test_durations_and_rates_read_as_people_write_them() -> None:
     assert format_duration(59.6) == "1 min 0 s"
     assert format_duration(7260) == "2 h 1 min"
+    assert format_rate(1.0) == "1.0/s"
+    assert format_rate(1 / 165) == "2 min 45 s each"  # a slow step: the time one takes
