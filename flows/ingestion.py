@@ -45,11 +45,14 @@ def ingest(
         f"{r['unchanged']} | {r['seconds']:.1f} |"
         for r in reports
     )
+    repaired = [f"- {r['kind']}: {line}" for r in reports for line in r.get("changes", [])]
     publish(
         "ingest-report",
         f"# Ingest into `{display_url(cfg.store_url)}`\n\n"
         "| kind | file | rows | new | updated | unchanged | seconds |\n"
-        "|---|---|---:|---:|---:|---:|---:|\n" + rows,
+        "|---|---|---:|---:|---:|---:|---:|\n"
+        + rows
+        + ("\n\nRepaired in the text:\n\n" + "\n".join(repaired) if repaired else ""),
     )
     return reports
 

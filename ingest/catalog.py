@@ -22,6 +22,7 @@ from core.progress import track
 from ingest.fields import ID_CHARS, NAME_CHARS, Fields, IngestReport, chunks
 from ingest.mapping import CatalogMapping, DatasetMapping
 from ingest.readers import read_rows
+from ingest.text import storable
 from store.schema import Product, utcnow
 
 __all__ = ["ingest_catalog_in"]
@@ -32,7 +33,7 @@ _PRODUCT_FIELDS = ("title", "description", "brand", "product_type", "attributes"
 
 
 def _read_products(
-    path: Path, section: CatalogMapping, mapping: DatasetMapping
+    path: Path, section: CatalogMapping, fields: Fields
 ) -> tuple[dict[str, dict[str, Any]], int, int, set[str]]:
     cols = section.columns
     needed = [
@@ -44,7 +45,6 @@ def _read_products(
         needed += cols.attributes
     elif cols.attributes:
         needed.append(cols.attributes)
-    fields = Fields(path, mapping.max_field_chars)
     products: dict[str, dict[str, Any]] = {}
     first_row: dict[str, int] = {}
     conflicts: set[str] = set()
@@ -58,19 +58,19 @@ def _read_products(
         rows += 1
         external_id = fields.text(row, cols.external_id, required=True, limit=ID_CHARS)
         assert external_id is not None
-        title = fields.text(row, cols.title, required=True)
+        title = fields.free_text(row, cols.title, required=True)
         record: dict[str, Any] = {
             "external_id": external_id,
             "title": title,
-            "description": fields.text(row, cols.description),
-            "brand": fields.text(row, cols.brand, limit=NAME_CHARS),
-            "product_type": fields.text(row, cols.product_type, limit=NAME_CHARS),
+            "description": fields.free_text(row, cols.description),
+            "brand": fields.free_text(row, cols.brand, limit=NAME_CHARS),
+            "product_type": fields.free_text(row, cols.product_type, limit=NAME_CHARS),
             "attributes": fields.attributes(row, cols.attributes),
         }
         record["content_hash"] = content_hash(
             {k: v for k, v in record.items() if k != "external_id"}
         )
-        record["raw"] = {c: row.values.get(c) for c in needed}
+        record["raw"] = {c: storable(row.values.get(c), fields.fallback) for c in needed}
         known = products.get(external_id)
         if known is not None:
             if known["content_hash"] == record["content_hash"]:
@@ -137,7 +137,9 @@ def ingest_catalog_in(
     """
     started = time.perf_counter()
     report = IngestReport("catalog", str(path))
-    products, report.rows, report.repeated, conflicts = _read_products(path, section, mapping)
+    fields = Fields.of(path, section, mapping)
+    products, report.rows, report.repeated, conflicts = _read_products(path, section, fields)
+    report.changes = fields.fixes.lines()
     if conflicts:
         report.extra["conflicting_ids"] = len(conflicts)
         log.warning(

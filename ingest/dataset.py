@@ -67,10 +67,15 @@ def _ingest(
 
 def _record(session: Session, mapping: DatasetMapping, reports: list[IngestReport]) -> None:
     counts: dict[str, Any] = {
-        r.kind: {k: v for k, v in asdict(r).items() if isinstance(v, int)} for r in reports
+        r.kind: {
+            **{k: v for k, v in asdict(r).items() if isinstance(v, int)},
+            **({"repaired": r.changes} if r.changes else {}),
+        }
+        for r in reports
     }
     files = {r.kind: r.path for r in reports}
-    record_finished(session, Flow.INGEST, {"mapping": mapping.name, "files": files}, counts)
+    parameters = {"mapping": mapping.name, "files": files, "strict_text": mapping.strict_text}
+    record_finished(session, Flow.INGEST, parameters, counts)
 
 
 def ingest_catalog(

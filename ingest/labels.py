@@ -38,11 +38,10 @@ class _LabelRow:
 
 
 def _read_labels(
-    path: Path, section: LabelMapping, mapping: DatasetMapping
+    path: Path, section: LabelMapping, fields: Fields
 ) -> tuple[dict[tuple[str, str], _LabelRow], int, int]:
     cols = section.columns
     needed = [c for c in (cols.query, cols.product, cols.label, cols.rater_spread) if c]
-    fields = Fields(path, mapping.max_field_chars)
     labels: dict[tuple[str, str], _LabelRow] = {}
     rows = repeated = 0
     for row in track(
@@ -52,7 +51,7 @@ def _read_labels(
         "reading labels",
     ):
         rows += 1
-        query = fields.text(row, cols.query, required=True)
+        query = fields.free_text(row, cols.query, required=True)  # ids or text, as in queries
         product = fields.text(row, cols.product, required=True)
         raw = fields.text(row, cols.label, required=True, limit=RAW_LABEL_CHARS)
         assert query is not None and product is not None and raw is not None
@@ -114,7 +113,9 @@ def ingest_labels_in(
     """
     started = time.perf_counter()
     report = IngestReport("labels", str(path))
-    labels, report.rows, report.repeated = _read_labels(path, section, mapping)
+    fields = Fields.of(path, section, mapping)
+    labels, report.rows, report.repeated = _read_labels(path, section, fields)
+    report.changes = fields.fixes.lines()
     query_ids = _resolve(session, Query, (k[0] for k in labels))
     product_ids = _resolve(session, Product, (k[1] for k in labels))
     cols = section.columns

@@ -44,6 +44,7 @@ from core.errors import MappingError
 __all__ = [
     "CatalogMapping",
     "DatasetMapping",
+    "FileSection",
     "LabelMapping",
     "LabelScale",
     "QueryMapping",
@@ -57,13 +58,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _FileSection(_Strict):
+class FileSection(_Strict):
     file: str | None = Field(
         default=None, description="input file, relative to the mapping file; the CLI may override"
     )
     format: FileFormat | None = Field(default=None, description="default: from the suffix")
-    encoding: str = "utf-8"
-    delimiter: str = ","
+    encoding: str = Field(default="utf-8", description="the text encoding of CSV and JSONL files")
+    encoding_fallback: str | None = Field(
+        default=None,
+        description=(
+            "read bytes the declared encoding cannot in this one instead (e.g. cp1252 for "
+            "code-page leftovers in a UTF-8 file), counted in the report; unset: refuse them"
+        ),
+    )
+    delimiter: str = Field(default=",", description="the CSV delimiter")
 
 
 class CatalogColumns(_Strict):
@@ -78,7 +86,7 @@ class CatalogColumns(_Strict):
     )
 
 
-class CatalogMapping(_FileSection):
+class CatalogMapping(FileSection):
     columns: CatalogColumns
     duplicate_ids: Literal["error", "keep_first", "keep_last"] = Field(
         default="error",
@@ -96,7 +104,7 @@ class QueryColumns(_Strict):
     segment: str | None = None
 
 
-class QueryMapping(_FileSection):
+class QueryMapping(FileSection):
     columns: QueryColumns
     head_min_frequency: int = Field(default=1000, description="frequency >= this is head")
     tail_max_frequency: int = Field(default=10, description="frequency <= this is tail")
@@ -170,7 +178,7 @@ class LabelColumns(_Strict):
     rater_spread: str | None = None
 
 
-class LabelMapping(_FileSection):
+class LabelMapping(FileSection):
     columns: LabelColumns
     scale: LabelScale
 
@@ -180,6 +188,13 @@ class DatasetMapping(_Strict):
 
     name: str = Field(description="the dataset name, stored as each row's source")
     max_field_chars: int = Field(default=65_536, ge=1, description="longest accepted field")
+    strict_text: bool = Field(
+        default=False,
+        description=(
+            "refuse control characters and overlong brands or product types in free text "
+            "instead of replacing and cutting them (dissent ingest --strict)"
+        ),
+    )
     catalog: CatalogMapping | None = None
     queries: QueryMapping | None = None
     labels: LabelMapping | None = None

@@ -24,11 +24,10 @@ SEGMENTS = ("head", "torso", "tail")
 
 
 def _read_queries(
-    path: Path, section: QueryMapping, mapping: DatasetMapping
+    path: Path, section: QueryMapping, fields: Fields
 ) -> tuple[dict[str, dict[str, Any]], int, int]:
     cols = section.columns
     needed = [c for c in (cols.text, cols.external_id, cols.frequency, cols.segment) if c]
-    fields = Fields(path, mapping.max_field_chars)
     queries: dict[str, dict[str, Any]] = {}
     first_row: dict[str, int] = {}
     rows = repeated = 0
@@ -40,11 +39,16 @@ def _read_queries(
     ):
         rows += 1
         # without an id column the query's text is its id: it must fit the id column
-        raw_text = fields.text(
-            row, cols.text, required=True, limit=None if cols.external_id else ID_CHARS
-        )
+        raw_text = fields.free_text(row, cols.text, required=True)
         assert raw_text is not None
         text = normalize_query(raw_text)
+        if not cols.external_id and len(text) > ID_CHARS:
+            raise fields.error(
+                row,
+                cols.text,
+                f"the field is {len(text):,} characters; the store holds {ID_CHARS} here (the "
+                "query's text is its id: give the file a query id column)",
+            )
         external_id = (
             fields.text(row, cols.external_id, required=True, limit=ID_CHARS)
             if cols.external_id
@@ -142,7 +146,9 @@ def ingest_queries_in(
     """
     started = time.perf_counter()
     report = IngestReport("queries", str(path))
-    queries, report.rows, report.repeated = _read_queries(path, section, mapping)
+    fields = Fields.of(path, section, mapping)
+    queries, report.rows, report.repeated = _read_queries(path, section, fields)
+    report.changes = fields.fixes.lines()
     _write_queries(session, queries, mapping.name, report)
     report.seconds = time.perf_counter() - started
     log.info(report.summary())

@@ -4,6 +4,11 @@ Each reader yields :class:`Row` objects (1-based data row number, the file line 
 starts when the format has lines, and the row's values by column) and checks up front that the
 columns a mapping needs are present. Every problem becomes an :class:`~core.errors.IngestError`
 naming the file, row and column.
+
+Text files are decoded with ``surrogateescape``: a byte the declared encoding cannot read
+becomes a code point in U+DC80–U+DCFF rather than stopping the read, so that the field holding
+it can be named, refused or read in the mapping's fallback encoding (:mod:`ingest.text`). A
+header line that is not text in the declared encoding is refused at once.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from core.errors import IngestError
 from ingest.mapping import FileFormat
+from ingest.text import CONTROL, UNDECODED, undecoded_bytes
 
 __all__ = ["Row", "detect_format", "read_rows"]
 
@@ -118,8 +124,31 @@ def _decode_error(path: Path, exc: UnicodeDecodeError, encoding: str) -> IngestE
     return IngestError(str(path), f"not valid {encoding}: {exc.reason}")
 
 
+def _check_header(path: Path, header: Sequence[str], encoding: str) -> None:
+    """A header must be text: bytes the encoding cannot read, or control characters, mean the
+    file is not text in that encoding (UTF-16, binary data)."""
+    line = ",".join(header)
+    found = UNDECODED.search(line)
+    if found:
+        bad = undecoded_bytes(line)
+        raise IngestError(
+            str(path),
+            f"bytes {bad!r} are not valid {encoding}; declare the file's encoding in the mapping "
+            "(e.g. 'encoding: latin-1')",
+            line=1,
+        )
+    control = CONTROL.search(line)
+    if control:
+        raise IngestError(
+            str(path),
+            f"the header holds control character U+{ord(control.group()):04X}: this is not a "
+            f"{encoding} text file",
+            line=1,
+        )
+
+
 def _csv_rows(path: Path, columns: Sequence[str], encoding: str, delimiter: str) -> Iterator[Row]:
-    with path.open(encoding=encoding, newline="") as handle:
+    with path.open(encoding=encoding, errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             header = next(reader, None)
@@ -127,6 +156,7 @@ def _csv_rows(path: Path, columns: Sequence[str], encoding: str, delimiter: str)
                 raise IngestError(str(path), "the file is empty (no header row)")
             if header and header[0].startswith("\ufeff"):
                 header[0] = header[0][1:]
+            _check_header(path, header, encoding)
             missing = [c for c in columns if c not in header]
             if missing:
                 raise IngestError(
@@ -158,7 +188,7 @@ def _csv_rows(path: Path, columns: Sequence[str], encoding: str, delimiter: str)
 
 
 def _jsonl_rows(path: Path, columns: Sequence[str], encoding: str) -> Iterator[Row]:
-    with path.open(encoding=encoding) as handle:
+    with path.open(encoding=encoding, errors="surrogateescape") as handle:
         number = 0
         try:
             for line_no, text in enumerate(handle, start=1):
@@ -174,6 +204,15 @@ def _jsonl_rows(path: Path, columns: Sequence[str], encoding: str) -> Iterator[R
                 if not isinstance(value, dict):
                     raise IngestError(
                         str(path), "expected a JSON object per line", row=number, line=line_no
+                    )
+                bad_key = next((k for k in value if UNDECODED.search(str(k))), None)
+                if bad_key is not None:
+                    raise IngestError(
+                        str(path),
+                        f"bytes {undecoded_bytes(str(bad_key))!r} in a field name are not valid "
+                        f"{encoding}; declare the file's encoding in the mapping",
+                        row=number,
+                        line=line_no,
                     )
                 missing = [c for c in columns if c not in value]
                 if missing:

@@ -34,18 +34,17 @@ IN_SCALE = (
 
 # file -> the error it must raise (a regular expression, after the file's name)
 REFUSED: dict[str, str] = {
-    "catalog-latin1.csv": rf", line 12: bytes b'\\xe9' {UTF8}",
-    "catalog-mixed-encodings.csv": rf", line 3: bytes b'\\xe8' {UTF8}",
-    "catalog-utf16.csv": rf", line 1: bytes b'\\xff' {UTF8}",
-    "catalog-binary.csv": rf", line 3: bytes b'\\x80' {UTF8}",
+    "catalog-latin1.csv": rf", row 11 \(line 12\), column 'title': bytes b'\\xe9' {UTF8}",
+    "catalog-mixed-encodings.csv": rf", row 2 \(line 3\), column 'title': bytes b'\\xe8' {UTF8}",
+    "catalog-utf16.csv": rf", line 1: bytes b'\\xff\\xfe' {UTF8}",
+    "catalog-binary.csv": r", line 1: the header holds control character U\+0000: this is not a "
+    "utf-8 text file",
     "catalog-missing-column.csv": r", column 'brand': missing column\(s\) 'brand'; the header has",
     "catalog-renamed-column.csv": r", column 'title': missing column\(s\) 'title'; .*'Title'",
     "catalog-extra-fields.csv": r", row 2 \(line 3\): the row has 6 fields, the header 5",
     "catalog-unclosed-quote.csv": r", row 2 \(line 3\): the row has 2 fields, the header 5",
     "catalog-duplicate-id.csv": r", row 2 \(line 3\), column 'id': id 'P10' appeared at row 1",
     "catalog-empty-title.csv": FIELD + "the field is empty; a value is required",
-    "catalog-nul.csv": FIELD + "control character U\\+0000 at character 5",
-    "catalog-control-chars.csv": FIELD + "control character U\\+001B at character 6",
     "catalog-long-id.csv": r", row 1 \(line 2\), column 'id': the field is 301 characters; the "
     "store holds 255 here",
     "catalog-empty.csv": r": the file is empty \(no header row\)",
@@ -160,12 +159,26 @@ ACCEPTED: dict[str, dict[str, str]] = {
         "P12": "Acme gizmo",
     },
     "catalog-csv-injection.csv": {"P10": "Acme widget", "P11": "=cmd|' /C calc'!A0"},
+    # free text: control characters become spaces (refused with strict_text, below)
+    "catalog-nul.csv": {"P10": "Acme widget", "P11": "Acme gadget"},
+    "catalog-control-chars.csv": {"P10": "Acme widget", "P11": "Acme  [31mgadget"},
+}
+# file -> the line the ingest report prints about what it repaired
+REPAIRED = {
+    "catalog-nul.csv": "title: 1 control character replaced by spaces (row 2)",
+    "catalog-control-chars.csv": "title: 1 control character replaced by spaces (row 2)",
+}
+# accepted files that strict_text refuses, with the error
+STRICT = {
+    "catalog-nul.csv": FIELD + "control character U\\+0000 at character 5; text may hold tabs",
+    "catalog-control-chars.csv": FIELD + "control character U\\+001B at character 6; text may",
 }
 
 
 @pytest.mark.parametrize("name", sorted(ACCEPTED))
 def test_inputs_accepted_on_purpose_store_exactly_their_text(loaded: Engine, name: str) -> None:
-    ingest_catalog(loaded, _mapping(name), DATA / name)
+    report = ingest_catalog(loaded, _mapping(name), DATA / name)
+    assert report.changes == ([REPAIRED[name]] if name in REPAIRED else [])
     with loaded.connect() as conn:
         stored = dict(conn.execute(select(Product.external_id, Product.title)).all())
     assert {k: stored.get(k) for k in ACCEPTED[name]} == ACCEPTED[name]
@@ -173,3 +186,30 @@ def test_inputs_accepted_on_purpose_store_exactly_their_text(loaded: Engine, nam
         with loaded.connect() as conn:
             brand = conn.scalar(select(Product.brand).where(Product.external_id == "P11"))
         assert brand == "@SUM(1+1)"
+
+
+@pytest.mark.parametrize("name", sorted(STRICT))
+def test_strict_text_refuses_what_is_otherwise_repaired(loaded: Engine, name: str) -> None:
+    strict = _mapping(name).model_copy(update={"strict_text": True})
+    _refused(loaded, DATA / name, strict, STRICT[name])
+
+
+@pytest.mark.parametrize(
+    ("name", "titles"),
+    [
+        ("catalog-latin1.csv", {"P20": "Café chair"}),
+        ("catalog-mixed-encodings.csv", {"P10": "Café chair", "P11": "Crème lamp"}),
+    ],
+)
+def test_a_declared_fallback_reads_stray_bytes_and_says_so(
+    loaded: Engine, name: str, titles: dict[str, str]
+) -> None:
+    mapping = _mapping(name)
+    assert mapping.catalog is not None
+    section = mapping.catalog.model_copy(update={"encoding_fallback": "cp1252"})
+    report = ingest_catalog(loaded, mapping.model_copy(update={"catalog": section}), DATA / name)
+    with loaded.connect() as conn:
+        stored = dict(conn.execute(select(Product.external_id, Product.title)).all())
+    assert {k: stored[k] for k in titles} == titles
+    row = 11 if name == "catalog-latin1.csv" else 2
+    assert report.changes == [f"title: 1 byte not valid utf-8 read as cp1252 (row {row})"]

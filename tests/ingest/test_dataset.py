@@ -280,7 +280,9 @@ def test_missing_column(engine: Engine, tmp_path: Path) -> None:
 def test_undecodable_bytes(engine: Engine, tmp_path: Path) -> None:
     write_csv(tmp_path / "catalog.csv", CATALOG * 50, encoding="latin-1")  # 'é' as a lone 0xE9 byte
     with pytest.raises(
-        IngestError, match=r"catalog\.csv, line 4: bytes b'\\xe9' are not valid utf-8; declare"
+        IngestError,
+        match=r"catalog\.csv, row 3 \(line 4\), column 'title': bytes b'\\xe9' are not valid "
+        "utf-8; declare",
     ):
         ingest_catalog(engine, make_mapping(tmp_path))
     assert_nothing_written(engine)

@@ -1,4 +1,4 @@
-"""What both stores accept or refuse alike: types, control characters, column lengths.
+"""What both stores refuse alike: types, control characters in identifiers, column lengths.
 
 Each case runs on SQLite and on PostgreSQL (the ``engine`` fixture): the same one-line error,
 naming file, row and column, and nothing written. Before these checks PostgreSQL refused some
@@ -83,11 +83,24 @@ def _second_product_refused(
 
 
 @pytest.mark.parametrize(("char", "code"), [("\x00", "0000"), ("\x1b", "001B"), ("\x7f", "007F")])
-def test_nul_and_control_characters_are_refused(
+def test_nul_and_control_characters_in_an_id_are_refused(
     engine: Engine, tmp_path: Path, char: str, code: str
 ) -> None:
-    message = rf"column 'title': control character U\+{code} at character 7"
-    _second_product_refused(engine, tmp_path, {"title": f"Faucet{char}x"}, message)
+    message = rf"column 'id': control character U\+{code} at character 2; identifiers and labels"
+    _second_product_refused(engine, tmp_path, {"id": f"P{char}2"}, message)
+
+
+@pytest.mark.parametrize(("char", "code"), [("\x00", "0000"), ("\x1b", "001B"), ("\x7f", "007F")])
+def test_strict_text_refuses_control_characters_in_free_text(
+    engine: Engine, tmp_path: Path, char: str, code: str
+) -> None:
+    write_csv(tmp_path / "catalog.csv", [CATALOG[0], {**CATALOG[1], "title": f"Faucet{char}x"}])
+    mapping = make_mapping(tmp_path, strict_text=True)
+    with pytest.raises(
+        IngestError, match=rf"row 2 \(line 3\), column 'title': control character U\+{code} at"
+    ):
+        ingest_catalog(engine, mapping)
+    assert_nothing_written(engine)
 
 
 def test_tabs_and_newlines_in_text_are_kept(engine: Engine, tmp_path: Path) -> None:
@@ -97,12 +110,21 @@ def test_tabs_and_newlines_in_text_are_kept(engine: Engine, tmp_path: Path) -> N
         assert conn.execute(select(Product.title)).scalar() == "Drill\tkit\nwith case"
 
 
-@pytest.mark.parametrize(("field", "limit"), [("id", 255), ("brand", 255), ("type", 255)])
-def test_catalog_fields_longer_than_their_column_are_refused(
-    engine: Engine, tmp_path: Path, field: str, limit: int
+def test_an_id_longer_than_its_column_is_refused(engine: Engine, tmp_path: Path) -> None:
+    message = r"column 'id': the field is 300 characters; the store holds 255 here"
+    _second_product_refused(engine, tmp_path, {"id": "x" * 300}, message)
+
+
+@pytest.mark.parametrize("field", ["brand", "type"])
+def test_strict_text_refuses_a_brand_or_type_longer_than_its_column(
+    engine: Engine, tmp_path: Path, field: str
 ) -> None:
-    message = rf"column '{field}': the field is 300 characters; the store holds {limit} here"
-    _second_product_refused(engine, tmp_path, {field: "x" * 300}, message)
+    write_csv(tmp_path / "catalog.csv", [CATALOG[0], {**CATALOG[1], field: "x" * 300}])
+    with pytest.raises(
+        IngestError, match=rf"column '{field}': the field is 300 characters; the store holds 255"
+    ):
+        ingest_catalog(engine, make_mapping(tmp_path, strict_text=True))
+    assert_nothing_written(engine)
 
 
 def test_a_raw_label_longer_than_its_column_is_refused(engine: Engine, tmp_path: Path) -> None:
@@ -126,7 +148,8 @@ def test_query_text_that_serves_as_its_id_must_fit_the_id_column(
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(mapping))
     with pytest.raises(
         IngestError,
-        match=r"row 2 \(line 3\), column 'q': the field is 279 characters; the store holds 255",
+        match=r"row 2 \(line 3\), column 'q': the field is 279 characters; the store holds 255 "
+        r"here \(the query's text is its id",
     ):
         ingest_queries(engine, load_mapping(tmp_path / "m.yaml"))
     assert_nothing_written(engine)
