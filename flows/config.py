@@ -26,6 +26,7 @@ from core.precision import Precision
 from curriculum.config import CurriculumConfig, ExportConfig
 from miners.config import MiningConfig
 from retriever.config import TrainConfig
+from review.config import ReviewConfig
 from store.db import StoreConfig, display_url
 from store.splits import SplitsConfig
 
@@ -78,6 +79,9 @@ class PipelineConfig(Section):
     )
     train: TrainConfig = Field(
         default_factory=TrainConfig, description="retrievers trained and evaluated on the export"
+    )
+    review: ReviewConfig = Field(
+        default_factory=ReviewConfig, description="the labelling and review page"
     )
     flows: FlowsConfig = Field(default_factory=FlowsConfig, description="how the Prefect flows run")
 

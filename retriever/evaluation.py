@@ -7,11 +7,22 @@ scored against the human labels with ranx:
 
 - ``ndcg@10``: ranx's NDCG with the 0–3 grades as relevance; a product no human judged counts
   as grade 0, so this is a lower bound on the true figure;
+- ``judged@10``: the share of the top 10 that a human judged at all. Read it beside every
+  NDCG@10: an evaluation judged by the people who labelled the training pairs credits what
+  they saw and nothing else, so a model that finds unjudged relevant products scores low;
+- ``ndcg@10_condensed``: NDCG@10 of the model's top 100 with the unjudged products removed
+  before the cut at 10 (Sakai's condensed list): what the model's ranking of judged products
+  is worth, whatever it put between them;
 - ``recall@100``: the share of each query's human-relevant products (grade >= 2) retrieved;
-- ``grade0_top10``: the share of the top 10 that humans judged grade 0 (known-bad results);
+- ``grade0_top10``: the share of the top 10 that humans judged grade 0 (known-bad results),
+  and ``grade0_judged_top10`` the same share of the *judged* products of the top 10 (queries
+  with none judged left out);
 - ``ndcg@10_judged`` (secondary): each model reranks only the query's judged products. Where
   judged lists are short and mostly relevant a random order already scores high, so this
   figure cannot carry a claim.
+
+Every mean comes with a 95% bootstrap interval over queries (:data:`BOOTSTRAP` seeded
+resamples).
 
 Queries fall into segments by how many products humans judged for them (the proxy for
 frequency there is): ``head`` (the third with the most), ``torso``, ``tail``. Every model is
@@ -51,6 +62,7 @@ __all__ = [
     "Evaluation",
     "Judged",
     "ModelScores",
+    "bootstrap_intervals",
     "judged_queries",
     "paired_p_values",
     "per_query_metrics",
@@ -59,7 +71,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-METRICS = ("ndcg@10", "recall@100", "grade0_top10", "ndcg@10_judged")
+METRICS = (
+    "ndcg@10",
+    "judged@10",
+    "ndcg@10_condensed",
+    "recall@100",
+    "grade0_top10",
+    "grade0_judged_top10",
+    "ndcg@10_judged",
+)
+BOOTSTRAP = 1000
 SEGMENTS = ("head", "torso", "tail")
 TOP_K = 100
 """Products retrieved per evaluation query (``recall@100`` reads them all)."""
@@ -77,6 +98,7 @@ class ModelScores:
     p_values: dict[str, float | None] = field(default_factory=dict)
     seconds: float = 0.0
     p_values_against: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -182,7 +204,7 @@ def per_query_metrics(
         judged: the evaluation queries' grades.
 
     ranx computes the NDCGs and recall (a query with no relevant product is left out of
-    recall); ``grade0_top10`` is the share of the ten best scored products judged grade 0.
+    recall); the shares of the top 10 are counted here (see the module docstring).
     """
     from ranx import Qrels, Run, evaluate
 
@@ -191,20 +213,65 @@ def per_query_metrics(
         str(q): {str(p): 1 for p, g in ps.items() if g >= 2} for q, ps in judged.grades.items()
     }
     relevant = {q: ps for q, ps in relevant.items() if ps}
+    condensed = {
+        q: {p: s for p, s in results.items() if p in graded.get(q, {})}
+        for q, results in full.items()
+    }
     out: dict[str, dict[str, float]] = {}
     for metric, qrels_dict, run_dict in (
         ("ndcg@10", graded, full),
+        ("ndcg@10_condensed", graded, condensed),
         ("recall@100", relevant, {q: full[q] for q in relevant}),
         ("ndcg@10_judged", graded, judged_run),
     ):
+        name = metric.split("_")[0]
         qrels, run = Qrels(qrels_dict), Run(dict(run_dict))
-        evaluate(qrels, run, metric.split("_")[0], return_mean=False, make_comparable=True)
-        out[metric] = {q: float(v) for q, v in run.scores[metric.split("_")[0]].items()}
-    out["grade0_top10"] = {}
+        evaluate(qrels, run, name, return_mean=False, make_comparable=True)
+        out[metric] = {q: float(v) for q, v in run.scores[name].items()}
+    out.update(_top10_shares(full, judged))
+    return {metric: out[metric] for metric in METRICS}
+
+
+def _top10_shares(
+    full: Mapping[str, Mapping[str, float]], judged: Judged
+) -> dict[str, dict[str, float]]:
+    """Per query: the share of the top 10 judged, judged grade 0, and grade 0 of the judged."""
+    shares: dict[str, dict[str, float]] = {
+        "judged@10": {},
+        "grade0_top10": {},
+        "grade0_judged_top10": {},
+    }
     for q, results in full.items():
         top = sorted(results, key=results.__getitem__, reverse=True)[:10]
         known = judged.grades.get(int(q), {})
-        out["grade0_top10"][q] = sum(known.get(int(p)) == 0 for p in top) / max(1, len(top))
+        seen = [known[int(p)] for p in top if int(p) in known]
+        shares["judged@10"][q] = len(seen) / max(1, len(top))
+        shares["grade0_top10"][q] = sum(g == 0 for g in seen) / max(1, len(top))
+        if seen:
+            shares["grade0_judged_top10"][q] = sum(g == 0 for g in seen) / len(seen)
+    return shares
+
+
+def bootstrap_intervals(
+    per_query: Mapping[str, Mapping[str, float]], resamples: int = BOOTSTRAP, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Per metric, the 95% interval of the mean over queries from ``resamples`` seeded
+    bootstrap resamples of the queries.
+
+    Example:
+        >>> lo, hi = bootstrap_intervals({"m": {str(i): float(i % 2) for i in range(400)}})["m"]
+        >>> 0.42 < lo < 0.5 < hi < 0.58
+        True
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[str, tuple[float, float]] = {}
+    for metric, values in per_query.items():
+        data = np.fromiter(values.values(), dtype=np.float64)
+        if len(data) < 2:
+            continue
+        means = data[rng.integers(0, len(data), (resamples, len(data)))].mean(axis=1)
+        low, high = np.quantile(means, [0.025, 0.975])
+        out[metric] = (float(low), float(high))
     return out
 
 
@@ -295,7 +362,10 @@ def score_models(
         if name in against:
             references[name] = per_query
         seconds = time.perf_counter() - t0
-        scores.append(ModelScores(name, path, overall, segments, p_values, seconds, versus))
+        intervals = bootstrap_intervals(per_query)
+        scores.append(
+            ModelScores(name, path, overall, segments, p_values, seconds, versus, intervals)
+        )
         log.info("%s: %s", name, overall)
     counts = {s: sum(v == s for v in judged.segment.values()) for s in SEGMENTS}
     return Evaluation(

@@ -33,6 +33,14 @@ def _p(value: float | None) -> str:
     return "–" if value is None else f"{value:.3g}"
 
 
+def _f(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _interval(bounds: tuple[float, float] | list[float] | None) -> str:
+    return "–" if not bounds else f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
+
+
 def summary_lines(evaluation: Evaluation) -> list[str]:
     """One line per model (figures, then NDCG@10 p-values against the first model and each
     model it was tested against), then the query count and the report's HTML page, if
@@ -73,11 +81,18 @@ def _bar_chart(evaluation: Evaluation) -> str:
 
 def _html(evaluation: Evaluation, command: str) -> str:
     references = list(dict.fromkeys(r for m in evaluation.models for r in m.p_values_against))
-    titles = ("model", *METRICS, "p (ndcg@10)", *(f"p vs {r} (ndcg@10)" for r in references))
+    titles = (
+        "model",
+        *METRICS,
+        "ndcg@10 95% CI",
+        "p (ndcg@10)",
+        *(f"p vs {r} (ndcg@10)" for r in references),
+    )
     head = "".join(f"<th>{html.escape(h)}</th>" for h in titles)
     rows = []
     for m in evaluation.models:
-        cells = [html.escape(m.name)] + [f"{m.overall[k]:.4f}" for k in METRICS]
+        cells = [html.escape(m.name)] + [_f(m.overall.get(k)) for k in METRICS]
+        cells.append(_interval(m.intervals.get("ndcg@10")))
         for p in [m.p_values.get("ndcg@10")] + [
             m.p_values_against.get(r, {}).get("ndcg@10") for r in references
         ]:
@@ -89,8 +104,10 @@ def _html(evaluation: Evaluation, command: str) -> str:
         "collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head>"
         f"<body><h1>Retrieval on {evaluation.queries:,} held-out queries over "
         f"{evaluation.products:,} products</h1><p>{html.escape(command)}</p><p>NDCG@10 counts "
-        "unjudged products as grade 0 (a lower bound). p: paired t-test against the first row "
-        "(and against each model named after vs)."
+        "unjudged products as grade 0 (a lower bound): read it beside judged@10, the share of "
+        "the top 10 a human judged. Condensed NDCG@10 drops unjudged products before the cut. "
+        "p: paired t-test against the first row (and against each model named after vs); "
+        "intervals: 95% bootstrap over queries."
         f"</p><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f"<img alt='bar chart' src='{_bar_chart(evaluation)}'></body></html>\n"
     )
@@ -116,6 +133,7 @@ def write_evaluation(evaluation: Evaluation, json_path: Path, command: str) -> d
         "segments": evaluation.segments,
         "models": {m.name: m.overall for m in evaluation.models},
         "by_segment": {m.name: m.segments for m in evaluation.models},
+        "intervals": {m.name: m.intervals for m in evaluation.models},
         "p_values": {m.name: m.p_values for m in evaluation.models},
         "p_values_against": {
             m.name: m.p_values_against for m in evaluation.models if m.p_values_against

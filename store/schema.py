@@ -14,6 +14,10 @@ Tables, in pipeline order:
 - ``labels``: the cascade's verdict per pair.
 - ``calibrations``: fitted per-class isotonic maps and acceptance thresholds per tier.
 - ``curriculum_examples``: the graded pairs placed in levels, stages and splits.
+- ``reviewers``, ``review_sessions``, ``review_items``, ``review_assignments`` and
+  ``review_labels``: the labelling page's people, their sign-ins, its queue, who holds which
+  pair, and every grade a person gave (:mod:`review`); a pair's settled grade goes to
+  ``human_labels`` with source ``review``.
 
 The catalog channel's full-text tables (``catalog_search_fts`` on SQLite, ``catalog_search`` on
 PostgreSQL) are created by migration 0002 and filled by :mod:`miners.catalog`; they are not
@@ -57,6 +61,11 @@ __all__ = [
     "Product",
     "Query",
     "RankedList",
+    "ReviewAssignment",
+    "ReviewItem",
+    "ReviewLabel",
+    "ReviewSession",
+    "Reviewer",
     "Run",
 ]
 
@@ -285,3 +294,75 @@ class CurriculumExample(Base):
     positive_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     negative_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     label: Mapped[float | None] = mapped_column(Float)
+
+
+class Reviewer(Base):
+    """A person who labels on the review page; the token is kept only as its SHA-256."""
+
+    __tablename__ = "reviewers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewSession(Base):
+    """A signed-in browser: the cookie holds ``id`` (random), forms carry ``csrf``."""
+
+    __tablename__ = "review_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewItem(Base):
+    """A pair in the labelling queue: in ``position`` order, wanted from ``raters`` people;
+    ``taken`` counts its open and done assignments (a row lock guards it)."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (UniqueConstraint("query_id", "product_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    query_id: Mapped[int] = mapped_column(ForeignKey("queries.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    raters: Mapped[int] = mapped_column(Integer, default=1)
+    taken: Mapped[int] = mapped_column(Integer, default=0)  # open or done assignments
+    strategy: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    settled_grade: Mapped[int | None] = mapped_column(Integer)
+    settled_by: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewAssignment(Base):
+    """Who was handed which pair: ``open`` while they hold it, then ``done`` or ``skipped``."""
+
+    __tablename__ = "review_assignments"
+    __table_args__ = (UniqueConstraint("item_id", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewLabel(Base):
+    """One grade a person gave a pair on the page; an undone one is kept, marked ``undone``."""
+
+    __tablename__ = "review_labels"
+    __table_args__ = (Index("ix_review_labels_item", "item_id", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id"))
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"))
+    grade: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    undone: Mapped[bool] = mapped_column(Boolean, default=False)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -20,6 +20,7 @@ PACKAGES = (
     "prompts",
     "curriculum",
     "retriever",
+    "review",
     "flows",
     "cli",
 )

@@ -3,7 +3,7 @@
 Read from the source with ``ast`` (every import counts: top-level, inside functions and under
 ``TYPE_CHECKING``), so these hold for code that is never imported by another test:
 
-- ``cli → flows → {ingest, miners, annotator, curriculum, retriever} → store → core``
+- ``cli → flows → {ingest, miners, annotator, curriculum, retriever, review} → store → core``
   (``prompts`` is data every stage may read); the stage packages import none of each other, and
   the retriever reads the curriculum only through its export on disk;
 - no import cycle between the modules of one package;
@@ -29,10 +29,11 @@ PACKAGES = (
     "annotator",
     "curriculum",
     "retriever",
+    "review",
     "flows",
     "cli",
 )
-STAGES = ("ingest", "miners", "annotator", "curriculum", "retriever")
+STAGES = ("ingest", "miners", "annotator", "curriculum", "retriever", "review")
 # What each package may import, besides itself.
 ALLOWED = {
     "core": set(),

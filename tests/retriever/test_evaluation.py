@@ -16,7 +16,13 @@ from flows.config import PipelineConfig
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from retriever.evaluating import evaluate_models
-from retriever.evaluation import METRICS, Judged, paired_p_values, per_query_metrics
+from retriever.evaluation import (
+    METRICS,
+    Judged,
+    bootstrap_intervals,
+    paired_p_values,
+    per_query_metrics,
+)
 from store.db import open_store
 from store.ledger import Flow, find_run
 from store.splits import evaluation_queries
@@ -50,6 +56,26 @@ def test_metrics_by_hand() -> None:
     # 3 / 4.261860 = 0.703918
     assert scores["ndcg@10"]["1"] == pytest.approx(3 / (3 + 2 / math.log2(3)), abs=1e-6)
     assert scores["ndcg@10_judged"]["2"] == 1.0  # one judged product: trivially perfect
+    # judged@10: query 1 judged 10 and 11 of its 3 retrieved -> 2/3; query 2: 20 of 2 -> 1/2
+    assert scores["judged@10"] == pytest.approx({"1": 2 / 3, "2": 0.5})
+    # grade 0 among the judged of the top 10: query 1: 11 of (10, 11) -> 1/2; query 2: 0 of 1
+    assert scores["grade0_judged_top10"] == pytest.approx({"1": 0.5, "2": 0.0})
+    # condensed: query 1's list without the unjudged 99 is 10 (3), 11 (0): the same DCG of 3
+    # against the same ideal; query 2's is 20 alone (grade 1), its own ideal: 1.0
+    assert scores["ndcg@10_condensed"]["1"] == pytest.approx(scores["ndcg@10"]["1"])
+    assert scores["ndcg@10_condensed"]["2"] == 1.0 > scores["ndcg@10"]["2"]
+    assert list(scores) == list(METRICS)
+
+
+def test_bootstrap_intervals_hold_the_mean_and_narrow_with_more_queries() -> None:
+    few = bootstrap_intervals({"m": {str(i): float(i % 2) for i in range(20)}})["m"]
+    many = bootstrap_intervals({"m": {str(i): float(i % 2) for i in range(2000)}})["m"]
+    assert few[0] < 0.5 < few[1] and many[0] < 0.5 < many[1]
+    assert many[1] - many[0] < (few[1] - few[0]) / 5  # about 1 / sqrt(100) as wide
+    assert bootstrap_intervals({"m": {"only": 1.0}}) == {}  # one query: no interval
+    assert bootstrap_intervals({"m": {"a": 0.0, "b": 1.0}}) == bootstrap_intervals(
+        {"m": {"a": 0.0, "b": 1.0}}
+    )  # seeded
 
 
 def test_paired_p_values_by_hand() -> None:
