@@ -1,10 +1,14 @@
 """Calibrating: what ``dissent calibrate`` runs, recorded as a ``calibrate`` run.
 
-:func:`calibrate` reads the human labels of the calibration and test splits, adds random
-catalog products labelled Irrelevant to the calibration split (``calibration_random_share``),
-builds the tiers, calibrates the cascade (:func:`annotator.cascade_calibration.calibrate_cascade`:
-maps, route, test-split agreement, sanity and injection figures, ``calibrations`` rows), writes
-the agreement report (:mod:`annotator.report`) and enforces the agreement gate.
+:func:`calibrate` reads the human labels of the calibration and test splits (every source,
+the labelling page's included, unless ``annotation.label_source`` names one) and counts them
+per source, reads the previous succeeded calibration to compare with (:mod:`annotator.rounds`),
+adds random catalog products labelled Irrelevant to the calibration split
+(``calibration_random_share``), builds the tiers, calibrates the cascade
+(:func:`annotator.cascade_calibration.calibrate_cascade`: maps, route, test-split agreement,
+sanity and injection figures, ``calibrations`` rows), writes the agreement report
+(:mod:`annotator.report`), records the figures and label counts in the run's counts, and
+enforces the agreement gate.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from annotator.config import AnnotatorSettings
 from annotator.outcome import CalibrationOutcome
 from annotator.pairs import LabelledPair, labelled_pairs, random_pairs, require_splits
 from annotator.report import write_report
+from annotator.rounds import label_counts, labels_fingerprint, previous_round
 from annotator.tiers import open_tiers
 from core.errors import DissentError
 from core.paths import Workdir
@@ -58,6 +63,8 @@ def calibrate(
     prompt = load_prompt()
     labelled = labelled_pairs(engine, config.splits, ann.label_source)
     require_splits(labelled)  # refusals come before the tiers load and the run row is written
+    labels, fingerprint = label_counts(labelled), labels_fingerprint(labelled)
+    previous = previous_round(engine)
     labelled += _unrelated(engine, labelled, ann.calibration_random_share, config.splits.seed)
     test_queries = sorted({lp.pair.query_id for lp in labelled if lp.split == "test"})
     randoms = random_pairs(engine, test_queries, ann.random_pairs, config.splits.seed)
@@ -86,11 +93,14 @@ def calibrate(
             seed=config.splits.seed,
             run_id=run.id,
         )
+        outcome.labels, outcome.test_labels, outcome.previous = labels, fingerprint, previous
         paths = write_report(outcome, directory)
         run.counts = {
             "report": str(paths["html"]),
             "cascade_test": asdict(outcome.cascade.test),
             "gate": asdict(outcome.gate),
+            "labels": labels,  # split -> source -> human labels: the next run compares
+            "test_labels": fingerprint,
         }
         if enforce_gate and not outcome.gate.passed:
             gate = outcome.gate

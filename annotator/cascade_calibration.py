@@ -40,6 +40,7 @@ from annotator.fitting import (
     TierRun,
     cost,
     decisions,
+    human_cv_scores,
     route_grades,
     run_tier,
     shared_pairs,
@@ -192,6 +193,9 @@ def calibrate_cascade(
     for evaluation, cv, why in zip(evaluations, plan.single_tier, plan.bypassed, strict=True):
         evaluation.cv_score, evaluation.bypassed = cv, why
     cascade = _evaluate_cascade(runs, evaluations, plan, settings)
+    alone, cascade.cv_score_human = human_cv_scores(runs, plan.route, settings.objective)
+    for evaluation, score in zip(evaluations, alone, strict=True):
+        evaluation.cv_score_human = score
     _sanity(engine, runs, evaluations, cascade, plan.route, prompt, random_pairs, run_id)
     if injection_pairs:
         _injection(engine, runs, evaluations, cascade, plan.route, prompt, injection_pairs, run_id)

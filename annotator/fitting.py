@@ -22,7 +22,7 @@ from annotator.cascade import TierSpec
 from annotator.decision import Decider, Objective, fit_decider
 from annotator.judgments import grade_cached, key_of
 from annotator.pairs import LabelledPair
-from annotator.routing import Route, simulate
+from annotator.routing import Route, route_score, simulate
 from core.progress import counter
 from prompts import Prompt
 
@@ -210,3 +210,26 @@ def decisions(runs: Sequence[TierRun], pairs: Sequence[Pair]) -> tuple[list[Floa
 def route_grades(runs: Sequence[TierRun], route: Route, pairs: Sequence[Pair]) -> Ints:
     confs, grades = decisions(runs, pairs)
     return simulate(route, confs, grades, [1.0] * len(runs)).grades
+
+
+def human_cv_scores(
+    runs: Sequence[TierRun], route: Route, objective: Objective
+) -> tuple[list[float | None], float | None]:
+    """Each tier's and ``route``'s out-of-fold score on the calibration pairs a person graded,
+    leaving out the random products calibration adds as Irrelevant (easy to get right, they
+    make a cross-validated score promise more than the test split gives); None with fewer than
+    two such pairs."""
+    shared = shared_pairs(runs, range(len(runs)), "cal")
+    keep = np.array([bool(lp.source) for lp in shared], dtype=bool)
+    if keep.sum() < 2:
+        return [None] * len(runs), None
+    human = np.array([lp.grade for lp in shared], dtype=np.int64)[keep]
+    confs, grades = [], []
+    for run in runs:
+        index = {key: i for i, key in enumerate(run.fitted.keys)}
+        rows = np.array([index[key_of(lp.pair)] for lp in shared], dtype=np.int64)[keep]
+        confs.append(run.fitted.oof_conf[rows])
+        grades.append(run.fitted.oof_grade[rows])
+    alone: list[float | None] = [route_score(objective, human, g) for g in grades]
+    routed = simulate(route, confs, grades, [1.0] * len(runs)).grades
+    return alone, route_score(objective, human, routed)

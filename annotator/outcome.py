@@ -7,7 +7,13 @@ from typing import Any
 
 from annotator.metrics import Agreement
 
-__all__ = ["CalibrationOutcome", "CascadeEvaluation", "Gate", "TierEvaluation"]
+__all__ = [
+    "CalibrationOutcome",
+    "CascadeEvaluation",
+    "Gate",
+    "PreviousRound",
+    "TierEvaluation",
+]
 
 
 @dataclass
@@ -35,6 +41,7 @@ class TierEvaluation:
     model_calls: int
     cache_hits: int
     cv_score: float = 0.0  # alone, out of fold on the calibration split
+    cv_score_human: float | None = None  # the same on the pairs a person graded only
     bypassed: str = ""  # why it is not in the route ("" when it is)
     flip_rate: float | None = None
     flip_interval: tuple[float, float] | None = None  # Wilson 95%, over ``flip_attacks``
@@ -64,6 +71,7 @@ class CascadeEvaluation:
     significance: float = 1.0  # bootstrap share in which the route beat the best single tier
     flip_interval: tuple[float, float] | None = None  # Wilson 95%, over ``flip_attacks``
     flip_attacks: int = 0
+    cv_score_human: float | None = None  # out of fold on the pairs a person graded only
 
 
 @dataclass
@@ -79,6 +87,19 @@ class Gate:
 
 
 @dataclass
+class PreviousRound:
+    """The previous succeeded calibration, as its ledger row recorded it: the cascade's test
+    agreement and the human labels it was measured on (:mod:`annotator.rounds`)."""
+
+    run_id: int
+    qwk: float | None
+    exact: float | None
+    test_pairs: int  # the cascade's test pairs
+    labels: dict[str, dict[str, int]] | None  # split -> source -> labels; None: not recorded
+    test_labels: str | None  # fingerprint of the test labels; None: not recorded
+
+
+@dataclass
 class CalibrationOutcome:
     """Everything the calibration report shows (``dataclasses.asdict`` gives its JSON)."""
 
@@ -90,3 +111,7 @@ class CalibrationOutcome:
     cascade: CascadeEvaluation
     gate: Gate
     calibration_ids: list[int] = field(default_factory=list)
+    # human labels of the calibration and test splits: split -> source -> count
+    labels: dict[str, dict[str, int]] = field(default_factory=dict)
+    test_labels: str = ""  # fingerprint of the test split's human labels
+    previous: PreviousRound | None = None  # the previous succeeded calibration, to compare

@@ -3,7 +3,8 @@
 Human labels carry the split of their query (:mod:`store.splits`): ``train`` (tier
 training), ``calibration``, ``test`` and ``evaluation``. The annotator uses the first three;
 nothing is calibrated or reported on the labels a tier was trained on, and evaluation queries
-are never read here.
+are never read here. Each keeps its ``source`` (the dataset it was ingested from, or
+``review`` for the labelling page), which the calibration report counts.
 """
 
 from __future__ import annotations
@@ -36,9 +37,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class LabelledPair:
+    """A pair with its grade and split; ``source`` is the ``human_labels`` source ("" for a
+    grade no person gave, such as a random product taken as Irrelevant)."""
+
     pair: Pair
     grade: int
     split: str
+    source: str = ""
 
 
 def _product_fields(row: Any) -> dict[str, Any]:
@@ -77,14 +82,15 @@ _PAIR_COLUMNS = (
 def labelled_pairs(
     engine: Engine, splits: SplitsConfig, source: str | None = None
 ) -> list[LabelledPair]:
-    """The human-labelled pairs of the train, calibration and test splits, with grade and split
-    (ordered by query, product). Evaluation queries' labels are left out: the annotator never
-    sees them."""
+    """The human-labelled pairs of the train, calibration and test splits, with grade, split
+    and source (ordered by query, product, source), of every source unless ``source`` names
+    one. Evaluation queries' labels are left out: the annotator never sees them. A pair
+    labelled by two sources (a dataset and the review page) comes once per source."""
     stmt = (
-        select(*_PAIR_COLUMNS, HumanLabel.grade)
+        select(*_PAIR_COLUMNS, HumanLabel.grade, HumanLabel.source.label("label_source"))
         .join(Query, Query.id == HumanLabel.query_id)
         .join(Product, Product.id == HumanLabel.product_id)
-        .order_by(Query.id, Product.id)
+        .order_by(Query.id, Product.id, HumanLabel.source)
     )
     if source is not None:
         stmt = stmt.where(HumanLabel.source == source)
@@ -95,7 +101,7 @@ def labelled_pairs(
         split = split_of(r.query_key, splits.fractions, splits.seed)
         if split != "evaluation":
             pair = Pair(r.query_id, r.product_id, r.content_hash, r.query, _product_fields(r))
-            out.append(LabelledPair(pair, int(r.grade), split))
+            out.append(LabelledPair(pair, int(r.grade), split, r.label_source))
     return out
 
 

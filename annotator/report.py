@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.outcome import CalibrationOutcome
+from annotator.rounds import label_line, round_lines
 
 __all__ = ["outcome_lines", "write_report"]
 
@@ -51,6 +52,7 @@ def _rows(outcome: CalibrationOutcome) -> list[list[str]]:
                 _fmt(m.within_one, True),
                 _fmt(tier.raw.qwk),
                 _fmt(tier.cv_score),
+                _fmt(tier.cv_score_human),
                 _fmt(outcome.cascade.decided_share.get(tier.name), True),
                 _fmt(tier.random_relevant, True),
                 _interval(tier.flip_rate, tier.flip_interval, True),
@@ -68,6 +70,7 @@ def _rows(outcome: CalibrationOutcome) -> list[list[str]]:
             _fmt(c.test.within_one, True),
             "–",
             _fmt(c.cv_score),
+            _fmt(c.cv_score_human),
             "100.0%",
             _fmt(c.random_relevant, True),
             _interval(c.flip_rate, c.flip_interval, True),
@@ -86,6 +89,7 @@ HEADER = [
     "within one",
     "raw QWK (argmax)",
     "CV score alone",
+    "CV on human pairs",
     "decided",
     "random graded relevant",
     "injection flip rate [95% CI]",
@@ -108,6 +112,9 @@ def outcome_lines(outcome: CalibrationOutcome) -> list[str]:
         f"{c.cost_share_of_top_tier:.1%} of the top tier, random products graded relevant "
         f"{_fmt(c.random_relevant, True)}, injection flip rate {_fmt(c.flip_rate, True)}"
     )
+    counted = label_line(outcome)
+    if counted:  # a run that counted its labels compares with the previous one
+        lines += [counted, *round_lines(outcome)]
     lines.append("agreement gate: " + ("passed" if outcome.gate.passed else "FAILED"))
     return lines
 
@@ -125,8 +132,15 @@ def _markdown(outcome: CalibrationOutcome) -> str:
         )
         + ". Calibration maps, deciders and the route are fitted on the calibration split "
         "(the route by cross-validation inside it); every figure in the table is on the test "
-        "split, except the CV scores (out of fold, calibration split).",
+        "split, except the CV scores (out of fold, calibration split; the first counts the "
+        "random products calibration adds as Irrelevant, which are easy, the second only the "
+        "pairs a person graded: compare that one with the test split).",
         "",
+    ]
+    counted = label_line(outcome)
+    if counted:
+        lines += [counted, "", " ".join(round_lines(outcome)), ""]
+    lines += [
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
     ]
@@ -135,7 +149,8 @@ def _markdown(outcome: CalibrationOutcome) -> str:
     lines += [
         "",
         f"Route: {' → '.join(c.route)} (thresholds {thresholds}); cross-validated "
-        f"{outcome.objective} {_fmt(c.cv_score)}. Compute: {c.cost_share_of_top_tier:.1%} of "
+        f"{outcome.objective} {_fmt(c.cv_score)} ({_fmt(c.cv_score_human)} on the pairs a "
+        f"person graded). Compute: {c.cost_share_of_top_tier:.1%} of "
         f"sending every pair to the top tier (budget {outcome.budget:.0%}).",
         f"On the cascade's {c.test.n:,} test pairs, each tier alone: "
         + ", ".join(

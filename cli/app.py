@@ -21,6 +21,7 @@ from cli.info import config_app, prompts_app, status
 from cli.ingest import ingest_app
 from cli.mining import mine_command
 from cli.retriever import evaluate_command, train_command
+from cli.review import review_app
 from cli.run import run_command
 from core.chatter import quiet_third_parties
 from core.errors import DissentError
@@ -80,6 +81,7 @@ app.command("export")(export_command)
 app.command("train")(train_command)
 app.command("evaluate")(evaluate_command)
 app.command("run")(run_command)
+app.add_typer(review_app, name="review")
 app.command("status")(status)
 
 

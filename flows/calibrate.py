@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, task
 
 from annotator.calibrating import calibrate as calibrate_tiers
+from annotator.rounds import label_line, round_lines
 from annotator.training import train_tier, untrained_tiers
 from flows.common import flow_config, in_flow, model_retries, publish, store_of
 from flows.config import PipelineConfig
@@ -35,6 +36,7 @@ def calibrate_task(config: PipelineConfig) -> dict[str, Any]:
         "gate": asdict(outcome.gate),
         "tiers": [{"name": t.name, "test": asdict(t.calibrated)} for t in outcome.tiers],
         "paths": {k: str(v) for k, v in paths.items()},
+        "labels": [line for line in (label_line(outcome), *round_lines(outcome)) if line],
     }
 
 
@@ -53,6 +55,7 @@ def calibrate(config: str | PipelineConfig | None = None) -> dict[str, Any]:
         "# Calibration\n\n"
         f"Cascade on the held-out test split: exact agreement {exact}, QWK {test.get('qwk')}, "
         f"compute {result['cascade'].get('cost_share_of_top_tier', 0):.1%} of the top tier.\n\n"
+        + "".join(f"{line}\n\n" for line in result["labels"])
         + "\n".join(f"- {kind}: `{path}`" for kind, path in result["paths"].items()),
     )
     return result

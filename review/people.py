@@ -2,8 +2,9 @@
 
 A person is added with ``dissent review add-user NAME``, which prints a fresh random token
 once; the store keeps only its SHA-256. Signing in with the token opens a session: a random
-id for the cookie and a CSRF token every form and ``POST`` must carry. An API client may send
-the token itself (``Authorization: Bearer``) instead.
+id for the cookie (the store keeps its SHA-256 too) and a CSRF token every form and ``POST``
+must carry; a session ends when its person signs out, or :data:`SESSION_DAYS` after it began.
+An API client may send the token itself (``Authorization: Bearer``) instead.
 
 Example:
     >>> from store.db import open_store
@@ -20,13 +21,15 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine, delete, insert, select
 
 from core.errors import DissentError
-from store.schema import Reviewer, ReviewSession
+from store.schema import Reviewer, ReviewSession, utcnow
 
 __all__ = [
+    "SESSION_DAYS",
     "Person",
     "add_reviewer",
     "authenticate",
@@ -37,6 +40,8 @@ __all__ = [
     "token_hash",
 ]
 
+SESSION_DAYS = 30
+"""How long a signed-in browser stays signed in."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -100,7 +105,9 @@ def open_session(engine: Engine, person: Person) -> tuple[str, str]:
     """A new session for ``person``: (session id for the cookie, CSRF token)."""
     session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        conn.execute(insert(ReviewSession).values(id=session, reviewer_id=person.id, csrf=csrf))
+        conn.execute(
+            insert(ReviewSession).values(id=token_hash(session), reviewer_id=person.id, csrf=csrf)
+        )
     return session, csrf
 
 
@@ -108,16 +115,26 @@ def person_of_session(engine: Engine, session: str | None) -> Person | None:
     """The person a session cookie belongs to (with the session's CSRF token), or None."""
     if not session:
         return None
+    since = utcnow() - timedelta(days=SESSION_DAYS)
     with engine.connect() as conn:
         row = conn.execute(
             select(Reviewer.id, Reviewer.name, ReviewSession.csrf)
             .join(ReviewSession, ReviewSession.reviewer_id == Reviewer.id)
-            .where(ReviewSession.id == session, Reviewer.active.is_(True))
+            .where(
+                ReviewSession.id == token_hash(session),
+                ReviewSession.created_at >= since,
+                Reviewer.active.is_(True),
+            )
         ).first()
     return None if row is None else Person(row.id, row.name, row.csrf)
 
 
 def end_session(engine: Engine, session: str) -> None:
-    """Sign a browser out."""
+    """Sign a browser out (and forget every session past :data:`SESSION_DAYS`)."""
+    since = utcnow() - timedelta(days=SESSION_DAYS)
     with engine.begin() as conn:
-        conn.execute(delete(ReviewSession).where(ReviewSession.id == session))
+        conn.execute(
+            delete(ReviewSession).where(
+                (ReviewSession.id == token_hash(session)) | (ReviewSession.created_at < since)
+            )
+        )

@@ -17,7 +17,7 @@ from store.db import open_store
 from store.schema import Product, Query
 from tests.conftest import ROOT, SAMPLE
 
-EVAL_PAIRS = 24  # every tier calibrates and tests on at most this many pairs per split
+EVAL_PAIRS = 16  # every tier calibrates and tests on at most this many pairs per split
 
 
 def store_of(
@@ -116,7 +116,7 @@ def sample_config(tmp_path_factory: pytest.TempPathFactory) -> PipelineConfig:
     cfg.store.url = f"sqlite:///{workdir / 'store.db'}"
     for tier in cfg.annotation.tiers:
         tier.max_eval_pairs = EVAL_PAIRS
-    cfg.annotation.injection_pairs = 4
+    cfg.annotation.injection_pairs = 2
     cfg.annotation.random_pairs = 24
     cfg.annotation.max_random_relevant = 1.0  # two epochs on ~150 pairs; the gate has its tests
     return cfg

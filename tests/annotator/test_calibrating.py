@@ -52,6 +52,13 @@ def test_calibrate_writes_the_report_and_stores_calibrations(
     html = paths["html"].read_text()
     assert html.count("data:image/png;base64,") == 4
     assert "Compute: " in paths["markdown"].read_text()
+    # the human labels, counted per source (the sample's own), recorded for the next run
+    assert {split: set(by) for split, by in outcome.labels.items()} == {
+        "calibration": {"sample"},
+        "test": {"sample"},
+    }
+    assert outcome.labels["test"]["sample"] == outcome.splits["test"]["pairs"]
+    assert "Human labels by source: calibration: " in paths["markdown"].read_text()
 
 
 def test_report_renders_its_plots_in_headless_chromium(

@@ -11,6 +11,7 @@ calibration split and query 5 (products 13-15) the test split.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -30,13 +31,14 @@ from annotator.fitting import (
     cap_split,
     cost,
     decisions,
+    human_cv_scores,
     matrix,
     route_grades,
     run_tier,
     shared_pairs,
 )
 from annotator.pairs import LabelledPair
-from annotator.routing import Route
+from annotator.routing import Route, route_score
 from prompts import load_prompt
 from tests.annotator.conftest import store_of
 
@@ -235,3 +237,29 @@ def test_shared_pairs_decisions_and_route_grades(store: Engine) -> None:
     # slow alone: its grade where it has one, -1 elsewhere
     alone = route_grades([fast, slow], Route((1,)), pairs).tolist()
     assert alone == grades[1].tolist()
+
+
+def test_cv_on_human_pairs_leaves_out_the_random_products(tmp_path: Path) -> None:
+    # calibration: the 12 human pairs (source "file"), graded right by the tier, and 3 random
+    # products taken as Irrelevant (source "") that it grades 3: exact agreement out of fold is
+    # 12/15 with them, 12/12 without
+    randoms = [
+        LabelledPair(
+            Pair(q, 100 + q, f"h{100 + q}", f"query {q}", {"title": "x"}), 0, "calibration"
+        )
+        for q in (1, 2, 3)
+    ]
+    cal = [replace(lp, source="file") for lp in CAL] + randoms
+    grades = {**HUMAN, **{lp.pair.product_id: 3 for lp in randoms}}
+    queries = {q: f"query {q}" for q in range(1, 6)}
+    engine = store_of(tmp_path / "s.db", queries, list(grades), title="p{}")
+    tier = ScriptedBackend(
+        "t", lambda p: [0.91 if g == grades[p.product_id] else 0.03 for g in range(4)]
+    )
+    run = run_tier(engine, 1, TierSpec("t", tier), load_prompt(), (cal, TEST), SETTINGS, None)
+    assert route_score("exact", np.array([lp.grade for lp in cal]), run.fitted.oof_grade) == 12 / 15
+    alone, routed = human_cv_scores([run], Route((0,)), "exact")
+    assert alone == [1.0] and routed == 1.0
+    no_people = [replace(lp, source="") for lp in cal]
+    run = run_tier(engine, 1, TierSpec("t", tier), load_prompt(), (no_people, TEST), SETTINGS, None)
+    assert human_cv_scores([run], Route((0,)), "exact") == ([None], None)

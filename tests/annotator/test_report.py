@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 
 from annotator.metrics import Agreement
-from annotator.outcome import CalibrationOutcome, CascadeEvaluation, Gate, TierEvaluation
-from annotator.report import write_report
+from annotator.outcome import (
+    CalibrationOutcome,
+    CascadeEvaluation,
+    Gate,
+    PreviousRound,
+    TierEvaluation,
+)
+from annotator.report import outcome_lines, write_report
 
 RELIABILITY = {
     "bins": [
@@ -64,6 +70,7 @@ def outcome(*, passed: bool, first_name: str = "cross-encoder") -> CalibrationOu
         exact_interval=(0.5, 0.7),
         seconds_per_1k=1234.56,
         cv_score=0.6789,
+        cv_score_human=0.5125,  # random products left out: lower (.5125 -> 0.512, half to even)
         random_relevant=0.0125,
         flip_rate=0.5,
     )
@@ -97,6 +104,7 @@ def outcome(*, passed: bool, first_name: str = "cross-encoder") -> CalibrationOu
         cost_share_of_top_tier=0.3125,
         per_1k_pairs_seconds=2.5,
         cv_score=0.7,
+        cv_score_human=0.6,
         random_relevant=0.0,
         random_pairs=200,
         flip_rate=0.25,
@@ -137,6 +145,20 @@ def failed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         outcome(passed=False, first_name="<script>alert(1)</script>"),
         tmp_path_factory.mktemp("failed"),
     )
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Labels counted per source, and a previous calibration (run 7) on fewer test labels."""
+    counted = outcome(passed=True)
+    counted.labels = {
+        "calibration": {"homedepot": 1000, "review": 200},
+        "test": {"homedepot": 1480, "review": 20},
+    }
+    counted.test_labels = "new"
+    before = {"calibration": {"homedepot": 1000}, "test": {"homedepot": 1480}}
+    counted.previous = PreviousRound(7, 0.75, 0.6, 1480, before, "old")
+    return write_report(counted, tmp_path_factory.mktemp("compared"))
 
 
 def test_json_holds_every_figure(passed: dict[str, Path]) -> None:
@@ -181,27 +203,28 @@ def test_markdown_table_rows_and_summary(passed: dict[str, Path]) -> None:
     # 1.2%); undefined as "–"; seconds with a separator and one decimal
     assert (
         "| cross-encoder | cross:model | 1,500 | 0.712 [0.650, 0.775] | 61.3% [50.0%, 70.0%] "
-        "| 87.5% | 0.500 | 0.679 | 75.0% | 1.2% | 50.0% | 1,234.6 |" in lines
+        "| 87.5% | 0.500 | 0.679 | 0.512 | 75.0% | 1.2% | 50.0% | 1,234.6 |" in lines
     )
     # a bypassed tier is marked; no intervals: the bare figures
     assert (
-        "| gemma (bypassed) | llama:gemma | 20 | – | 50.0% | 95.0% | – | 0.100 | 0.0% | – | – "
+        "| gemma (bypassed) | llama:gemma | 20 | – | 50.0% | 95.0% | – | 0.100 | – | 0.0% | – | – "
         "| 4.0 |" in lines
     )
     assert (
-        "| qwen | vllm:qwen | 20 | 0.950 | 90.0% | 100.0% | 0.900 | 0.700 | 25.0% | 0.0% "
+        "| qwen | vllm:qwen | 20 | 0.950 | 90.0% | 100.0% | 0.900 | 0.700 | – | 25.0% | 0.0% "
         "| 25.0% | 4.0 |" in lines
     )
     assert (
         "| **cascade** | cross-encoder → qwen | 1,500 | 0.800 [0.750, 0.850] "
-        "| 65.0% [60.0%, 70.0%] | 90.0% | – | 0.700 | 100.0% | 0.0% | 25.0% [17.5%, 35.0%] "
+        "| 65.0% [60.0%, 70.0%] | 90.0% | – | 0.700 | 0.600 | 100.0% | 0.0% | 25.0% [17.5%, 35.0%] "
         "| 2.500 |" in lines
     )
     assert "Prompt version `0123456789ab`; objective **qwk**." in text
     assert "calibration 1,234 pairs / 56 queries, test 1,500 pairs / 3 queries" in text
     # .8125 -> 0.812 (round half to even, exact in binary); .3125 -> 31.2%; budget .5 -> 50%
     assert (
-        "Route: cross-encoder → qwen (thresholds 0.812); cross-validated qwk 0.700. Compute: "
+        "Route: cross-encoder → qwen (thresholds 0.812); cross-validated qwk 0.700 (0.600 on the "
+        "pairs a person graded). Compute: "
         "31.2% of sending every pair to the top tier (budget 50%)." in lines
     )
     assert f"Bypassed: gemma: {WHY}." in lines
@@ -244,3 +267,50 @@ def test_html_embeds_four_plots_and_escapes_names(failed: dict[str, Path]) -> No
     # the gate line loses its Markdown bold in HTML
     assert "→ FAILED</p>" in page
     assert "<td>cascade</td>" in page
+
+
+def test_labels_by_source_and_the_previous_round_in_every_format(
+    compared: dict[str, Path], passed: dict[str, Path]
+) -> None:
+    data = json.loads(compared["json"].read_text())
+    assert data["labels"]["test"] == {"homedepot": 1480, "review": 20}
+    assert data["previous"] == {
+        "run_id": 7,
+        "qwk": 0.75,
+        "exact": 0.6,
+        "test_pairs": 1480,
+        "labels": {"calibration": {"homedepot": 1000}, "test": {"homedepot": 1480}},
+        "test_labels": "old",
+    }
+    labels = (
+        "Human labels by source: calibration: 1,200 labels (homedepot 1,000; review 200), test: "
+        "1,500 labels (homedepot 1,480; review 20); the calibration split adds 34 random catalog "
+        "products taken as Irrelevant."
+    )
+    # .8 - .75 = .05000000000000004 -> +0.050; .65 - .6 -> +5.0 points
+    rounds = (
+        "Before and after (against run 7, the previous succeeded calibration): cascade test QWK "
+        "0.800 (run 7: 0.750, +0.050), exact 65.0% (run 7: 60.0%, +5.0 points); 1,500 test "
+        "labels (run 7: 1,480; +20 review), 1,200 calibration labels (run 7: 1,000; +200 "
+        "review). The test labels changed since run 7: the cascade and its yardstick both "
+        "moved, so this is a before/after, not a controlled comparison."
+    )
+    lines = compared["markdown"].read_text().splitlines()
+    assert lines[lines.index(labels) : lines.index(labels) + 3] == [labels, "", rounds]
+    page = compared["html"].read_text()
+    assert f"<p>{labels}</p><p>{rounds}</p>" in page
+    # an outcome without counts (an older caller) has neither paragraph
+    assert "Human labels by source" not in passed["markdown"].read_text()
+
+
+def test_outcome_lines_say_where_labels_came_from_and_what_moved() -> None:
+    counted = outcome(passed=True)
+    counted.labels = {"calibration": {"review": 1234}, "test": {"review": 1500}}
+    lines = outcome_lines(counted)
+    assert lines[-3:] == [
+        "Human labels by source: calibration: 1,234 labels (review 1,234), test: 1,500 labels "
+        "(review 1,500).",
+        "Before and after: no earlier succeeded calibration to compare with.",
+        "agreement gate: passed",
+    ]
+    assert not any("Human labels" in line for line in outcome_lines(outcome(passed=True)))

@@ -55,6 +55,7 @@ def config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
         "injection_pairs": 2,
         "max_random_relevant": 1.0,
+        "tier1_training": {"epochs": 1},  # the machinery, not the model: one epoch is enough
     }
     data["flows"] = {"queries_per_batch": 4}
     path = workdir / "config.yaml"

@@ -52,3 +52,26 @@ def test_sessions_carry_their_own_csrf_token_and_end(engine: Engine) -> None:
     assert person_of_session(engine, first) is None
     assert person_of_session(engine, second) is not None
     assert person_of_session(engine, "forged") is None
+
+
+def test_session_ids_are_stored_hashed_and_expire(engine: Engine) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from review.people import SESSION_DAYS
+    from store.schema import ReviewSession, utcnow
+
+    person = authenticate(engine, add_reviewer(engine, "cat"))
+    assert person is not None
+    session, _ = open_session(engine, person)
+    with engine.connect() as conn:
+        assert conn.scalar(select(ReviewSession.id)) == token_hash(session)
+    old = utcnow() - timedelta(days=SESSION_DAYS + 1)
+    with engine.begin() as conn:
+        conn.execute(update(ReviewSession).values(created_at=old))
+    assert person_of_session(engine, session) is None  # expired
+    fresh, _ = open_session(engine, person)
+    end_session(engine, fresh)  # signing out also forgets expired sessions
+    with engine.connect() as conn:
+        assert conn.scalar(select(ReviewSession.id)) is None
