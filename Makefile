@@ -49,6 +49,7 @@ format: install
 bench: install
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.mining
+	$(BIN)/python -m bench.mining_store
 	$(BIN)/python -m bench.embedding_cache
 	$(BIN)/python -m bench.annotate_server
 	$(BIN)/python -m bench.mining_10x

@@ -2,7 +2,7 @@
 
     python -m bench.tables            # every table
     python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, proof-k10,
-                                      # mining, sample-seeds, sample-seeds-negatives,
+                                      # mining, mining-store, sample-seeds, sample-seeds-negatives,
                                       # curriculum-humans, curriculum-humans-k10
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
@@ -26,6 +26,7 @@ FILES = {
     "proof-human-plus": "eval-homedepot-human-plus.json",  # human + mined data (issue 11)
     "proof-k10": "eval-homedepot-k10.json",  # human+mixed with consensus in every top 10
     "mining": "mining-homedepot.json",
+    "mining-store": "mining-store.json",  # the store step alone, before and after
     "sample-seeds": "sample-seeds.json",  # tier 1 on the shipped sample, seed by seed
     "sample-seeds-negatives": "sample-seeds-negatives.json",  # the same, negative_share 0.5
     "curriculum-humans": "curriculum-humans-homedepot.json",  # the levels against humans
@@ -33,6 +34,7 @@ FILES = {
 }
 # the bench module, where it is not the name's first word
 MODULES = {
+    "mining-store": "mining_store",
     "proof-k10": "proof",
     "sample-seeds": "sample_seeds",
     "sample-seeds-negatives": "sample_seeds",
@@ -114,19 +116,34 @@ def proof_table(data: dict[str, Any]) -> list[str]:
 
 
 def mining_table(data: dict[str, Any]) -> list[str]:
-    """Wall time per step against ``mine_hard_negatives``; per channel, what it finds; the
-    catalog channel's ``title_search`` modes."""
+    """Wall time per step against ``mine_hard_negatives``, run by run and as a median; per
+    channel, what it finds; the catalog channel's ``title_search`` modes."""
     ours, theirs = data["ours"], data["theirs"]
-    lines = ["| step | wall time |", "|---|---|"]
+    runs = data.get("runs", [])
+    lines = [f"| step{' (last cold run)' if runs else ''} | wall time |", "|---|---|"]
     for name, step in ours["steps"].items():
         lines.append(f"| {name} | " + " / ".join(f"{k} {v:.1f} s" for k, v in step.items()) + " |")
+    for i, run in enumerate(runs, 1):
+        lines.append(
+            f"| run {i}: ours / theirs | {run['ours_seconds']:.1f} s / "
+            f"{run['theirs_seconds']:.1f} s = {run['ratio']:.2f} |"
+        )
+    median = f"median of {len(runs)} runs, " if runs else ""
+    spread = ""
+    if "ratio_range" in data:
+        low, high = data["ratio_range"]
+        spread = f", range {low:.2f}–{high:.2f}"
     lines += [
-        f"| **ours** ({data['queries']:,} queries, top-{data['top_k']}, peak "
+        f"| **ours** ({median}{data['queries']:,} queries, top-{data['top_k']}, peak "
         f"{ours['peak_mib']:,} MiB) | **{ours['seconds']:.1f} s** |",
         f"| sentence-transformers `mine_hard_negatives` ({theirs['positive_pairs']:,} positive "
         f"pairs, top-100, peak {theirs['peak_mib']:,} MiB) | {theirs['seconds']:.1f} s |",
-        f"| **ours / theirs** | **{data['ratio']:.2f}** "
+        f"| **ours / theirs** | **{data['ratio']:.2f}**{spread} "
         f"({data['ratio_without_writes']:.2f} without our store writes) |",
+    ]
+    if "warm" in data:
+        lines.append(f"| ours, warm (embedding cache filled) | {data['warm']['seconds']:.1f} s |")
+    lines += [
         "",
         "| channel | Recall@100 (grade ≥ 2) | of its relevant finds, found by no other channel |",
         "|---|---|---|",
@@ -146,6 +163,24 @@ def mining_table(data: dict[str, Any]) -> list[str]:
             f"| {mode} | {_f(m['jaccard@100_bm25'], True)} | {_f(m['recall@100'], True)} "
             f"| {_f(m['queries_answered'], True)} | {m['search_seconds']:.1f} s |"
         )
+    return lines
+
+
+def mining_store_table(data: dict[str, Any]) -> list[str]:
+    """Mining's store step (negatives, sets, writes) per database, before and after a change
+    (the ``before`` key: the same benchmark run by the older code on the same lists)."""
+    lines = [
+        "| database | code | negatives | sets and writes | candidates written |",
+        "|---|---|---|---|---|",
+    ]
+    for label, run in (("before", data.get("before")), ("after", data)):
+        for db in ("sqlite", "postgresql"):
+            if run and db in run:
+                r = run[db]
+                lines.append(
+                    f"| {db} | {label} | {r['steps']['negatives']['tfidf+random']:.1f} s "
+                    f"| {r['steps']['store']['write']:.1f} s | {r['candidates']:,} |"
+                )
     return lines
 
 
@@ -185,6 +220,7 @@ TABLES = {
     "proof-human-plus": proof_table,
     "proof-k10": proof_table,
     "mining": mining_table,
+    "mining-store": mining_store_table,
     "sample-seeds": sample_seeds_table,
     "sample-seeds-negatives": sample_seeds_table,
     "curriculum-humans": curriculum_humans_table,

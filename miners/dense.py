@@ -44,7 +44,12 @@ def _faiss() -> Any:
 
 
 class DenseChannel:
-    """Embedding retrieval; see the module docstring for index options."""
+    """Embedding retrieval; see the module docstring for index options.
+
+    Without an ``encoder`` it encodes with a torch :class:`core.encoder.Encoder` of
+    ``config.model``; :func:`miners.registry.build_channel` builds the encoder from the whole
+    configuration (precision and ``config.runtime``).
+    """
 
     name = "dense"
 
@@ -164,6 +169,7 @@ class DenseChannel:
             "channel": self.name,
             "encoder_model": self.encoder.model_path,
             "encoder_precision": self.encoder.precision,
+            "encoder_runtime": self.encoder.runtime,
             **self.config.model_dump(mode="json"),
         }
         (directory / "channel.json").write_text(json.dumps(meta, indent=2))
@@ -181,9 +187,17 @@ class DenseChannel:
         meta.pop("channel", None)
         model = meta.pop("encoder_model")
         precision = meta.pop("encoder_precision")
+        runtime = meta.pop("encoder_runtime", "torch")  # indexes saved before runtimes existed
         self.config = DenseConfig.model_validate(meta)
-        if (self.encoder.model_path, self.encoder.precision) != (model, precision):
-            self.encoder = Encoder(model, self.config.batch_size, precision=precision)
+        current = (self.encoder.model_path, self.encoder.precision, self.encoder.runtime)
+        if current != (model, precision, runtime):
+            self.encoder = Encoder(
+                model,
+                self.config.batch_size,
+                precision=precision,
+                runtime=runtime,
+                export_dir=self.encoder.export_dir,
+            )
         self._ids = np.load(directory / "ids.npy")
         reader = faiss.read_index_binary if self.config.binary else faiss.read_index
         self._index = reader(str(directory / "index.faiss"))

@@ -35,6 +35,7 @@ from store.schema import CANDIDATE_SETS
 __all__ = [
     "LEXICAL_CHANNELS",
     "SETS",
+    "SET_COMBOS",
     "Assignment",
     "Cutoffs",
     "OverlapCounter",
@@ -42,6 +43,8 @@ __all__ = [
     "classify",
     "classify_ranked",
     "overlap_stats",
+    "rank_matrix",
+    "set_codes",
 ]
 
 SETS = CANDIDATE_SETS
@@ -65,6 +68,53 @@ class Assignment:
     ranks: dict[str, int]
 
 
+def rank_matrix(
+    ranked: Mapping[str, npt.NDArray[np.int64]],
+    channels: Sequence[str],
+    ranks_given: Mapping[str, npt.NDArray[np.int64]] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every product any channel retrieved (sorted ids) and its ``(n, len(channels))`` ranks
+    (0 = not retrieved by that channel; by default rank = position in the list + 1)."""
+    names = list(channels)
+    arrays = [np.asarray(ranked.get(c, np.zeros(0, np.int64)), dtype=np.int64) for c in names]
+    products = np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.int64)
+    ranks = np.zeros((len(products), len(names)), dtype=np.int64)
+    for col, ids in enumerate(arrays):
+        given = None if ranks_given is None else ranks_given.get(names[col])
+        ranks[np.searchsorted(products, ids), col] = (
+            np.arange(1, len(ids) + 1) if given is None else given
+        )
+    return products, ranks
+
+
+def set_codes(
+    ranks: npt.NDArray[np.int64], cutoffs: Cutoffs, channels: Sequence[str]
+) -> npt.NDArray[np.int64]:
+    """Per row of a rank matrix, the sets it qualifies for as bits (1 easy positive, 2 hard
+    positive, 4 hard negative; 0 = none): :data:`SET_COMBOS` names them."""
+    names = list(channels)
+    effective = np.where(ranks == 0, np.iinfo(np.int64).max, ranks)
+    several = len(names) >= 2
+    rows = len(ranks)
+    easy = np.full(rows, several) & (effective <= cutoffs.easy_positive_k).all(axis=1)
+    lexical = [k for k, c in enumerate(names) if c in LEXICAL_CHANNELS]
+    if DENSE_CHANNEL in names and lexical:
+        unseen = ranks[:, names.index(DENSE_CHANNEL)] == 0
+        hard_pos = unseen & (effective[:, lexical] <= cutoffs.hard_positive_k).any(axis=1)
+    else:
+        hard_pos = np.zeros(rows, dtype=bool)
+    hard_neg = np.full(rows, several) & ((effective <= cutoffs.hard_negative_k).sum(axis=1) == 1)
+    return easy * 1 + hard_pos * 2 + hard_neg * 4
+
+
+SET_COMBOS: dict[int, tuple[str, ...]] = {
+    code: tuple(name for bit, name in enumerate(SETS[:3]) if code >> bit & 1)
+    for code in range(1, 8)
+}
+"""The sets of each :func:`set_codes` code, in precedence order (the first is the
+``candidate_set``)."""
+
+
 def classify_ranked(
     ranked: Mapping[str, npt.NDArray[np.int64]],
     cutoffs: Cutoffs,
@@ -84,35 +134,10 @@ def classify_ranked(
         ``(n, len(channels))`` rank matrix (0 = not retrieved by that channel) and each
         product's sets in precedence order (the first is its ``candidate_set``).
     """
-    names = list(channels)
-    arrays = [np.asarray(ranked.get(c, np.zeros(0, np.int64)), dtype=np.int64) for c in names]
-    products = np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.int64)
-    ranks = np.zeros((len(products), len(names)), dtype=np.int64)
-    for col, ids in enumerate(arrays):
-        given = None if ranks_given is None else ranks_given.get(names[col])
-        ranks[np.searchsorted(products, ids), col] = (
-            np.arange(1, len(ids) + 1) if given is None else given
-        )
-    effective = np.where(ranks == 0, np.iinfo(np.int64).max, ranks)
-    several = len(names) >= 2
-    easy = np.full(len(products), several) & (effective <= cutoffs.easy_positive_k).all(axis=1)
-    lexical = [k for k, c in enumerate(names) if c in LEXICAL_CHANNELS]
-    if DENSE_CHANNEL in names and lexical:
-        unseen = ranks[:, names.index(DENSE_CHANNEL)] == 0
-        hard_pos = unseen & (effective[:, lexical] <= cutoffs.hard_positive_k).any(axis=1)
-    else:
-        hard_pos = np.zeros(len(products), dtype=bool)
-    hard_neg = np.full(len(products), several) & (
-        (effective <= cutoffs.hard_negative_k).sum(axis=1) == 1
-    )
-    flags = np.stack([easy, hard_pos, hard_neg], axis=1)
-    keep = flags.any(axis=1)
-    combos = {
-        code: tuple(name for bit, name in enumerate(SETS[:3]) if code >> bit & 1)
-        for code in range(1, 8)
-    }
-    codes = (flags[keep] * np.array([1, 2, 4])).sum(axis=1)
-    return products[keep], ranks[keep], [combos[int(c)] for c in codes]
+    products, ranks = rank_matrix(ranked, channels, ranks_given)
+    codes = set_codes(ranks, cutoffs, channels)
+    keep = codes > 0
+    return products[keep], ranks[keep], [SET_COMBOS[int(c)] for c in codes[keep]]
 
 
 def classify(
@@ -176,6 +201,25 @@ class OverlapCounter:
             self._add_tops(
                 k, {c: {p for p, r in table.get(c, {}).items() if r <= k} for c in self.channels}
             )
+
+    def add_matrix(self, ranks: npt.NDArray[np.int64]) -> None:
+        """Add one query given as its :func:`rank_matrix` (columns in this counter's channel
+        order): the same figures as :meth:`add_ranked`, without building sets."""
+        self.queries += 1
+        names = self.channels
+        for k in self.ks:
+            top = (ranks > 0) & (ranks <= k)
+            for a, b in itertools.combinations(range(len(names)), 2):
+                union = int(np.count_nonzero(top[:, a] | top[:, b]))
+                if union:
+                    pair = f"{names[a]}|{names[b]}"
+                    both = int(np.count_nonzero(top[:, a] & top[:, b]))
+                    self._sums[k][pair] += both / union
+                    self._counted[k][pair] += 1
+            alone = top.sum(axis=1) == 1
+            for c, name in enumerate(names):
+                self._unique[k][name] += int(np.count_nonzero(top[:, c] & alone))
+                self._total[k][name] += int(np.count_nonzero(top[:, c]))
 
     def add_ranked(self, ranked: Mapping[str, Sequence[int]]) -> None:
         """Add one query given as, per channel, its retrieved ids best first."""

@@ -9,7 +9,7 @@ unique to each channel and the counts per set.
 
 It runs as four steps: find or resume the run in the ledger (:func:`mine`), retrieve with
 every channel (:func:`_retrieve`), classify each query's rank lists into sets
-(:func:`classify_query`, pure), and write one batch of queries per transaction
+(:func:`miners.candidates.classify_query`, pure), and write one batch of queries per transaction
 (:func:`_write_batch`).
 
 Mining is idempotent and resumable. A run is identified by a fingerprint of the mining config,
@@ -33,24 +33,26 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine, func, select
 
+from core.encoder import resolve_runtime
 from core.errors import DissentError
 from core.hashing import content_hash
 from core.paths import Workdir
 from core.precision import resolve_precision
 from core.progress import track
 from miners.base import SearchResult
+from miners.candidates import QueryCandidates, RanksJson, classify_query
 from miners.config import MiningConfig, MiningSettings
-from miners.disagreement import SETS, Cutoffs, OverlapCounter, classify_ranked
+from miners.disagreement import SETS, Cutoffs, OverlapCounter, rank_matrix
 from miners.negatives import TfidfNegatives, random_negatives
 from miners.registry import build_channel
-from store.bulk import bulk_insert, json_text
+from store.bulk import bulk_insert, skip_row_triggers
 from store.catalog import ProductDoc, QueryRow, load_products, load_queries
 from store.ledger import Flow, recorded_run, runs_with_fingerprint
 from store.ranked import RANKED_COLUMNS, list_rows
 from store.schema import Candidate, RankedList
 from store.splits import evaluation_queries
 
-__all__ = ["MiningReport", "QueryCandidates", "classify_query", "mine", "queries_to_mine"]
+__all__ = ["MiningReport", "mine", "queries_to_mine"]
 
 log = logging.getLogger(__name__)
 
@@ -189,54 +191,13 @@ def _retrieve(
     return results
 
 
-@dataclass(frozen=True)
-class QueryCandidates:
-    """One query's mined candidates: ``(product id, candidate set, ranks summary)`` rows."""
-
-    query_id: int
-    rows: list[tuple[int, str, dict[str, Any]]]
-
-
-def classify_query(
-    query_id: int,
-    ranked: dict[str, npt.NDArray[np.int64]],
-    cutoffs: Cutoffs,
-    token: Sequence[tuple[int, float]],
-    randoms: Sequence[int],
-) -> QueryCandidates:
-    """Sort one query's rank lists into disagreement sets, then add its sampled negatives.
-
-    Pure: ``ranked`` holds each channel's retrieved ids best first, ``token`` the TF-IDF
-    negatives with their scores, ``randoms`` the random negatives.
-
-    Example:
-        >>> ranked = {"bm25": np.array([1, 2]), "dense": np.array([1, 3])}
-        >>> classify_query(7, ranked, Cutoffs(), [(4, 0.5)], [9]).rows  # doctest: +NORMALIZE_WHITESPACE
-        [(1, 'easy_positive', {'bm25': 1, 'dense': 1, 'sets': ['easy_positive']}),
-         (2, 'hard_positive', {'bm25': 2, 'sets': ['hard_positive', 'hard_negative']}),
-         (3, 'hard_negative', {'dense': 2, 'sets': ['hard_negative']}),
-         (4, 'token_negative', {'tfidf': 0.5, 'sets': ['token_negative']}),
-         (9, 'random_negative', {'sets': ['random_negative']})]
-    """
-    channels = list(ranked)
-    members, ranks, sets = classify_ranked(ranked, cutoffs, channels)
-    rows: list[tuple[int, str, dict[str, Any]]] = []
-    for pid, row, found in zip(members.tolist(), ranks.tolist(), sets, strict=True):
-        summary: dict[str, Any] = {c: r for c, r in zip(channels, row, strict=True) if r}
-        summary["sets"] = list(found)
-        rows.append((pid, found[0], summary))
-    for pid, score in token:
-        rows.append((pid, "token_negative", {"tfidf": round(score, 6), "sets": ["token_negative"]}))
-    rows.extend((pid, "random_negative", {"sets": ["random_negative"]}) for pid in randoms)
-    return QueryCandidates(query_id, rows)
-
-
 @contextmanager
 def _bulk_connection(engine: Engine) -> Iterator[Connection]:
     """A connection for mining's bulk writes, in one transaction per use.
 
-    On SQLite, foreign-key checks are off for it: every id written comes from the store
-    itself, and the checks cost a third of the insert time on millions of rows.
+    Foreign-key checks are off for it where the database allows: every id written comes from
+    the store itself, and the checks cost a third of the insert time on millions of rows on
+    SQLite, and half of it on PostgreSQL (:func:`store.bulk.skip_row_triggers` says when).
     """
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
@@ -245,6 +206,8 @@ def _bulk_connection(engine: Engine) -> Iterator[Connection]:
             conn.commit()  # the pragma autobegan a transaction; end it before ours
         try:
             with conn.begin():
+                if not sqlite:
+                    skip_row_triggers(conn)
                 yield conn
         finally:
             if sqlite:
@@ -266,9 +229,7 @@ def _write_batch(
     lists = {name: (r.ids[rows][keep], r.scores[rows][keep]) for name, r in results.items()}
     ranked = list_rows(run_id, query_ids[rows][keep].tolist(), lists)
     candidate_rows = [
-        (run_id, c.query_id, pid, name, json_text(ranks))
-        for c in candidates
-        for pid, name, ranks in c.rows
+        (run_id, c.query_id, pid, name, ranks) for c in candidates for pid, name, ranks in c.rows
     ]
     with _bulk_connection(engine) as conn:
         bulk_insert(conn, "ranked_lists", RANKED_COLUMNS, ranked)
@@ -289,7 +250,8 @@ def _classify_and_write(
     t0 = time.perf_counter()
     texts = [q.text for q in queries]
     retrieved = [
-        {int(p) for r in results.values() for p in r.ids[i] if p >= 0} for i in range(len(texts))
+        np.unique(np.concatenate([r.ids[i][r.ids[i] >= 0] for r in results.values()]))
+        for i in range(len(texts))
     ]
     token = TfidfNegatives(products).search(texts, retrieved, mining.token_negatives)
     by_external_id = sorted(products, key=lambda p: p.external_id)
@@ -300,7 +262,9 @@ def _classify_and_write(
     done = _done_queries(engine, run_id)
     cutoffs = Cutoffs(mining.easy_positive_k, mining.hard_positive_k, mining.hard_negative_k)
     ks = [k for k in OVERLAP_KS if k <= mining.top_k] or [mining.top_k]
-    overlap = OverlapCounter(mining.channels, ks)
+    channels = list(results)
+    overlap = OverlapCounter(channels, ks)
+    ranks_json = RanksJson(channels)
     query_ids = np.array([q.id for q in queries], dtype=np.int64)
     written = 0
     for start in track(range(0, len(queries), WRITE_BATCH), "writing candidates"):
@@ -309,15 +273,16 @@ def _classify_and_write(
         candidates = []
         for i in range(rows.start, rows.stop):
             ranked = {name: r.ids[i][r.ids[i] >= 0] for name, r in results.items()}
-            overlap.add_ranked({name: ids.tolist() for name, ids in ranked.items()})
+            table = rank_matrix(ranked, channels)
+            overlap.add_matrix(table[1])
             qid = queries[i].id
             if qid in done:
                 continue
-            excluded = retrieved[i] | {pid for pid, _ in token[i]}
+            excluded = set(retrieved[i].tolist()) | {pid for pid, _ in token[i]}
             randoms = random_negatives(
                 all_ids, queries[i].text, excluded, mining.random_negatives, mining.seed
             )
-            candidates.append(classify_query(qid, ranked, cutoffs, token[i], randoms))
+            candidates.append(classify_query(qid, table, cutoffs, token[i], randoms, ranks_json))
         written += _write_batch(engine, run_id, query_ids, results, rows, keep, candidates)
     report.timings["store"] = {"write": time.perf_counter() - t0}
     stats = overlap.stats()
@@ -358,9 +323,16 @@ def mine(
             "run `dissent ingest` first"
         )
     options = {name: dict(value) for name, value in (channel_options or {}).items()}
-    precision = resolve_precision(config.precision) if "dense" in config.mining.channels else None
+    dense = "dense" in config.mining.channels
+    precision = resolve_precision(config.precision) if dense else None
+    runtime = (
+        resolve_runtime(config.mining.dense.runtime, precision or "float32") if dense else None
+    )
     fingerprint = _fingerprint(
-        config.mining, {**options, "precision": {"dense": precision}}, products, queries
+        config.mining,
+        {**options, "precision": {"dense": precision}, "runtime": {"dense": runtime}},
+        products,
+        queries,
     )
     previous = next(iter(runs_with_fingerprint(engine, Flow.MINE, fingerprint)), None)
     if previous is not None and previous.status == "succeeded":
@@ -372,6 +344,7 @@ def mine(
         "mining": config.mining.model_dump(mode="json"),
         "channel_options": options,
         "precision": precision,
+        "runtime": runtime,
         "query_limit": query_limit,
     }
     with recorded_run(

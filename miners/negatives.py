@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,9 +42,10 @@ class TfidfNegatives:
         self.batch_size = batch_size
 
     def search(
-        self, queries: Sequence[str], exclude: Sequence[set[int]], n: int
+        self, queries: Sequence[str], exclude: Sequence[Collection[int]], n: int
     ) -> list[list[tuple[int, float]]]:
-        """For each query, the ``n`` most TF-IDF-similar products not in its ``exclude`` set.
+        """For each query, the ``n`` most TF-IDF-similar products not in its ``exclude`` ids
+        (a set or an array).
 
         Returns (product id, cosine) lists, best first; products with similarity 0 are never
         returned, so a query sharing no word with the catalog gets fewer than ``n``.
@@ -59,12 +60,9 @@ class TfidfNegatives:
                 depth = min(len(row), n + len(excluded))
                 top = np.argpartition(-row, depth - 1)[:depth]
                 top = top[np.lexsort((self._ids[top], -row[top]))]
-                picked = [
-                    (int(self._ids[i]), float(row[i]))
-                    for i in top
-                    if row[i] > 0 and int(self._ids[i]) not in excluded
-                ][:n]
-                out.append(picked)
+                banned = np.fromiter(excluded, np.int64, len(excluded))
+                top = top[(row[top] > 0) & ~np.isin(self._ids[top], banned)][:n]
+                out.append([(int(self._ids[i]), float(row[i])) for i in top])
         return out
 
 

@@ -65,7 +65,7 @@ def _build(
         from miners.dense import DenseChannel
 
         dense = config.dense
-        encoder = Encoder(dense.model, dense.batch_size, precision=precision)
+        encoder = Encoder(dense.model, dense.batch_size, precision=precision, runtime=dense.runtime)
         return DenseChannel(dense, cache_dir=cache_dir, encoder=encoder, **extra)
     if name == "catalog":
         if engine is None:

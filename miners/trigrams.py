@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from scipy import sparse
 
 from core.errors import StoreError
@@ -131,9 +132,19 @@ class TrigramIndex:
     ) -> list[list[tuple[int, float]]]:
         """Per query, up to ``k`` ``(product id, cosine)`` pairs, best first; products with no
         gram in common are never returned, nor those in the query's ``exclude`` set."""
+        return [
+            list(zip(ids.tolist(), values.tolist(), strict=True))
+            for ids, values in self.search_arrays(queries, k, exclude)
+        ]
+
+    def search_arrays(
+        self, queries: Sequence[str], k: int, exclude: Sequence[set[int]] | None = None
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+        """:meth:`search` as ``(product ids, cosines)`` arrays per query (what the catalog
+        channel reads: no Python pair per hit)."""
         if k < 1:
             raise StoreError(f"trigram index: k must be at least 1, got {k}")
-        out: list[list[tuple[int, float]]] = []
+        out: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
         for start in range(0, len(queries), _CHUNK):
             chunk = queries[start : start + _CHUNK]
             scores = (self._vectors(chunk) @ self._by_gram).tocsr()
@@ -141,7 +152,8 @@ class TrigramIndex:
                 row = slice(scores.indptr[i], scores.indptr[i + 1])
                 ids, values = self.ids[scores.indices[row]], scores.data[row]
                 if exclude is not None and exclude[start + i]:
-                    keep = ~np.isin(ids, list(exclude[start + i]))
+                    banned = np.fromiter(exclude[start + i], np.int64, len(exclude[start + i]))
+                    keep = ~np.isin(ids, banned)
                     ids, values = ids[keep], values[keep]
                 if len(ids) > k:
                     cut = np.argpartition(-values, k - 1)[:k]
@@ -149,9 +161,7 @@ class TrigramIndex:
                     cut = np.flatnonzero(values >= values[cut].min())
                     ids, values = ids[cut], values[cut]
                 order = np.lexsort((ids, -values))[:k]
-                out.append(
-                    [(int(p), float(s)) for p, s in zip(ids[order], values[order], strict=True)]
-                )
+                out.append((ids[order], values[order]))
         return out
 
     def save(self, path: Path) -> None:

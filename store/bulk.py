@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-__all__ = ["bulk_insert", "insert_ignore", "json_text"]
+__all__ = ["bulk_insert", "insert_ignore", "json_text", "skip_row_triggers"]
 
 
 def json_text(value: Any) -> str:
@@ -61,6 +61,30 @@ def bulk_insert(
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
     return len(rows)
+
+
+def skip_row_triggers(conn: Connection) -> bool:
+    """On PostgreSQL, turn off row triggers, foreign-key checks included, for the rest of the
+    caller's transaction, if its role may (``SET LOCAL session_replication_role = replica``: a
+    superuser, or from PostgreSQL 15 a role granted ``SET ON PARAMETER
+    session_replication_role``). Returns whether it did; other roles and databases keep their
+    checks, and their writes are just slower.
+
+    For bulk writes whose every foreign key was read from the same store (mining's ranked lists
+    and candidates): per-row checks there cost half the write time.
+    """
+    if conn.dialect.name != "postgresql":
+        return False
+    allowed = conn.exec_driver_sql(
+        "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+    ).scalar()
+    if not allowed and int(conn.exec_driver_sql("SHOW server_version_num").scalar_one()) >= 150000:
+        allowed = conn.exec_driver_sql(
+            "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+        ).scalar()
+    if allowed:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    return bool(allowed)
 
 
 def insert_ignore(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> int:

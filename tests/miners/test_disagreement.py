@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from miners.disagreement import Cutoffs, classify, overlap_stats
+from miners.disagreement import (
+    SET_COMBOS,
+    Cutoffs,
+    OverlapCounter,
+    classify,
+    overlap_stats,
+    rank_matrix,
+    set_codes,
+)
 
 CUT = Cutoffs(easy_positive_k=5, hard_positive_k=2, hard_negative_k=3)
 ALL = ["bm25", "dense", "catalog"]
@@ -68,3 +77,36 @@ def test_overlap_hand_computed() -> None:
     # @3 unique: a has 1 (of 4 results), b has 4 (of 4)
     assert stats.unique_share[3] == {"a": pytest.approx(0.25), "b": pytest.approx(0.25)}
     assert stats.queries == 3
+
+
+def test_overlap_from_rank_matrices_equals_overlap_from_lists() -> None:
+    """Mining counts overlap from each query's rank matrix; the figures are those of the lists."""
+    rng = np.random.default_rng(0)
+    channels = ["bm25", "dense", "catalog"]
+    by_lists, by_matrix = OverlapCounter(channels, [3, 10]), OverlapCounter(channels, [3, 10])
+    for _ in range(50):
+        ranked = {
+            c: rng.choice(30, size=int(rng.integers(0, 15)), replace=False).astype(np.int64)
+            for c in channels
+        }
+        by_lists.add_ranked({c: ids.tolist() for c, ids in ranked.items()})
+        by_matrix.add_matrix(rank_matrix(ranked, channels)[1])
+    assert by_matrix.stats() == by_lists.stats()
+
+
+def test_set_codes_name_the_sets_classify_gives() -> None:
+    channels = ["bm25", "dense", "catalog"]
+    ranked = {
+        "bm25": np.array([1, 2, 3, 4]),
+        "dense": np.array([1, 5, 6]),
+        "catalog": np.array([1, 3, 7]),
+    }
+    products, ranks = rank_matrix(ranked, channels)
+    codes = set_codes(ranks, Cutoffs(hard_positive_k=2, hard_negative_k=2), channels)
+    found = {int(p): SET_COMBOS[int(c)] for p, c in zip(products, codes, strict=True) if c}
+    assert found == {
+        1: ("easy_positive",),
+        2: ("hard_positive", "hard_negative"),
+        3: ("hard_positive", "hard_negative"),  # catalog 2, bm25 3: one channel within 2
+        5: ("hard_negative",),
+    }

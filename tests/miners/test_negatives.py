@@ -24,6 +24,9 @@ def test_tfidf_negatives_share_words_and_skip_retrieved() -> None:
     assert [pid for pid, _ in got[0]] == [2, 1]
     assert [pid for pid, _ in got[1]] == [5, 3]  # 1 and 2 were retrieved by a channel
     assert all(score > 0 for row in got for _, score in row)
+    # mining passes each query's retrieved ids as a sorted array: the same negatives
+    as_array = negatives.search(["garden hose"], exclude=[np.array([1, 2])], n=2)
+    assert as_array == got[1:]
 
 
 def test_tfidf_never_returns_unrelated_products() -> None:

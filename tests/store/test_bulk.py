@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
-from store.bulk import bulk_insert, insert_ignore
+from store.bulk import bulk_insert, insert_ignore, skip_row_triggers
 from store.ranked import RANKED_COLUMNS, encode, read_lists
 from store.schema import Candidate, Judgment, Product, Query, Run
 
@@ -173,3 +173,28 @@ def test_insert_ignore_returns_the_rows_inserted(counted: Engine) -> None:
         assert insert_ignore(conn, table, [judgment(1, 2)]) == 0
     with counted.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Judgment)).scalar_one() == 3
+
+
+def test_row_triggers_are_skipped_only_where_the_role_may_and_only_for_that_transaction(
+    seeded: tuple[Engine, int],
+) -> None:
+    engine, run = seeded
+    columns = ["run_id", "query_id", "product_id", "candidate_set", "ranks"]
+    orphan = [(run, 1, 999, "easy_positive", "{}")]  # product 999 does not exist
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        skipped = skip_row_triggers(conn)
+        assert skipped is postgres  # the tests' role is a superuser; SQLite has no such switch
+        if skipped:
+            bulk_insert(conn, "candidates", columns, orphan)  # no foreign-key check
+            conn.rollback()
+    with pytest.raises(Exception, match=r"(?i)foreign"), engine.begin() as conn:
+        bulk_insert(conn, "candidates", columns, orphan)  # the next transaction checks again
+    if postgres:  # a role that is no superuser and was granted nothing keeps its checks
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP ROLE IF EXISTS dissent_plain_role")
+            conn.exec_driver_sql("CREATE ROLE dissent_plain_role")
+            conn.exec_driver_sql("SET LOCAL ROLE dissent_plain_role")
+            assert skip_row_triggers(conn) is False
+            conn.exec_driver_sql("RESET ROLE")
+            conn.exec_driver_sql("DROP ROLE dissent_plain_role")
