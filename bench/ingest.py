@@ -14,12 +14,11 @@ import resource
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.scratch_db import DEFAULT_POSTGRES, scratch_postgres
 from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from store.db import open_store
@@ -50,12 +49,7 @@ def bench(url: str, csv: Path) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "DISSENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
     args = parser.parse_args()
     csv = DATA / "train.csv"
     if not csv.exists():
@@ -64,19 +58,9 @@ def main() -> int:
     print(f"Home Depot ingest benchmark: {csv} (3 sections x 74,067 rows)")
     with tempfile.TemporaryDirectory() as tmp:
         bench(f"sqlite:///{tmp}/bench.db", csv)
-    admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    name = f"dissent_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'create database "{name}"'))
-    except Exception as exc:  # a benchmark of an absent server is skipped, not failed
-        print(f"skip postgresql: {exc.__class__.__name__}")
-        return 0
-    try:
-        bench(make_url(args.postgres).set(database=name).render_as_string(hide_password=False), csv)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'drop database if exists "{name}" with (force)'))
+    with scratch_postgres(args.postgres) as url:
+        if url is not None:
+            bench(url, csv)
     return 0
 
 

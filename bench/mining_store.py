@@ -10,8 +10,8 @@ written and writes ``bench/results/mining-store.json``.
 
     python -m bench.mining_store [--queries N] [--lists PATH] [--output PATH]
 
-To measure older code on the same lists, run this file with that code first on the path:
-``PYTHONPATH=<old checkout> python bench/mining_store.py --lists PATH --output OTHER``.
+To measure older code on the same lists: ``--code <older checkout> --lists PATH --output
+OTHER`` (the benchmark stays this one; the stages are imported from that checkout).
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+
+from bench.command import command_line, write_results
+from bench.scratch_db import DEFAULT_POSTGRES, scratch_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DISSENT_HOMEDEPOT_DIR", ROOT.parent / "shared/data/homedepot"))
@@ -100,24 +102,6 @@ def _store_step(url: str, lists: Path) -> dict[str, Any]:
     return figures
 
 
-def _on_postgres(server: str, lists: Path) -> dict[str, Any] | None:
-    """The store step in a fresh database on ``server`` (dropped after); None without one."""
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    name = f"dissent_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'create database "{name}"'))
-    except Exception as exc:  # a benchmark of an absent server is skipped, not failed
-        print(f"skip postgresql: {exc.__class__.__name__}")
-        return None
-    try:
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
-        return _store_step(url, lists)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'drop database if exists "{name}" with (force)'))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--queries", type=int, default=None, help="first N queries only")
@@ -127,18 +111,20 @@ def main() -> int:
         default=None,
         help="keep the retrieved lists here (.npz) and reuse them if the file exists",
     )
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
     parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "DISSENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        ),
+        "--code",
+        type=Path,
+        default=None,
+        help="run the stages' code of this checkout (an older commit) instead of this one's",
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench/results/mining-store.json")
     args = parser.parse_args()
     if not (DATA / "train.csv").exists():
         print(f"skip: {DATA / 'train.csv'} not found (set DISSENT_HOMEDEPOT_DIR)")
         return 0
-    from bench.command import command_line, write_results
+    if args.code is not None:  # the stages are imported lazily, after this
+        sys.path.insert(0, str(args.code.resolve()))
 
     result: dict[str, Any] = {
         "command": command_line("bench.mining_store"),
@@ -149,9 +135,9 @@ def main() -> int:
         if not lists.exists():
             _retrieve(f"sqlite:///{tmp}/lists.db", tmp, args.queries, lists)
         result["sqlite"] = _store_step(f"sqlite:///{tmp}/store.db", lists)
-        postgres = _on_postgres(args.postgres, lists)
-        if postgres is not None:
-            result["postgresql"] = postgres
+        with scratch_postgres(args.postgres) as url:
+            if url is not None:
+                result["postgresql"] = _store_step(url, lists)
     write_results(args.output, result)
     return 0
 
