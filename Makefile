@@ -61,6 +61,7 @@ bench-labels: install
 bench-proof: install
 	$(BIN)/python -m bench.proof
 	$(BIN)/python -m bench.curriculum_humans
+	$(BIN)/python -m bench.budget
 
 clean:
 	rm -rf dissent-work .pytest_cache .mypy_cache .ruff_cache

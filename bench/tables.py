@@ -2,7 +2,7 @@
 
     python -m bench.tables            # every table
     python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, proof-k10,
-                                      # mining, mining-store, sample-seeds, sample-seeds-negatives,
+                                      # mining, mining-store, sample-seeds, sample-seeds-negatives, budget,
                                       # curriculum-humans, curriculum-humans-k10
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
@@ -31,6 +31,7 @@ FILES = {
     "sample-seeds-negatives": "sample-seeds-negatives.json",  # the same, negative_share 0.5
     "curriculum-humans": "curriculum-humans-homedepot.json",  # the levels against humans
     "curriculum-humans-k10": "curriculum-humans-homedepot-k10.json",  # easy_positive_k 10
+    "budget": "budget-homedepot.json",  # what B human labels buy (issue 29)
 }
 # the bench module, where it is not the name's first word
 MODULES = {
@@ -215,7 +216,16 @@ def curriculum_humans_table(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def budget_table(data: dict[str, Any]) -> list[str]:
+    """The label-budget curve's rows (:func:`bench.budget_page.curve_rows`)."""
+    from bench.budget_page import COLUMNS, curve_rows
+
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    return lines + ["| " + " | ".join(row) + " |" for row in curve_rows(data)]
+
+
 TABLES = {
+    "budget": budget_table,
     "proof": proof_table,
     "proof-human-plus": proof_table,
     "proof-k10": proof_table,

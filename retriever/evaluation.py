@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,7 @@ from sqlalchemy import Engine, select
 from core.errors import DissentError
 from core.precision import resolve_precision
 from core.progress import track
-from store.catalog import load_products, product_text
+from store.catalog import ProductDoc, load_products, product_text
 from store.schema import HumanLabel, Query
 from store.splits import evaluation_queries
 
@@ -66,7 +66,9 @@ __all__ = [
     "judged_queries",
     "paired_p_values",
     "per_query_metrics",
+    "query_scores",
     "score_models",
+    "summarise",
 ]
 
 log = logging.getLogger(__name__)
@@ -124,13 +126,18 @@ class Judged:
     segment: dict[int, str]
 
 
-def judged_queries(engine: Engine, config: RetrieverSettings) -> Judged:
+def judged_queries(
+    engine: Engine, config: RetrieverSettings, queries: Collection[int] | None = None
+) -> Judged:
     """The evaluation split's human-labelled queries, with their grades and segments.
+
+    ``queries`` names other queries instead (a benchmark's validation queries, never the
+    evaluation split's: the caller chooses).
 
     Raises:
         DissentError: there are none.
     """
-    held = evaluation_queries(engine, config.splits)
+    held = evaluation_queries(engine, config.splits) if queries is None else set(queries)
     if not held:
         raise DissentError(
             "no evaluation queries: the store has no human labels in the evaluation split "
@@ -275,9 +282,10 @@ def bootstrap_intervals(
     return out
 
 
-def _summarise(
-    per_query: dict[str, dict[str, float]], judged: Judged
+def summarise(
+    per_query: Mapping[str, Mapping[str, float]], judged: Judged
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Overall and per-segment means of per-query figures (:func:`per_query_metrics`)."""
     overall = {m: float(np.mean(list(v.values()))) for m, v in per_query.items()}
     segments = {
         s: {
@@ -316,6 +324,25 @@ def _load(path: str) -> Any:
     return SentenceTransformer(path, device=device, local_files_only=True)
 
 
+def query_scores(
+    config: RetrieverSettings,
+    path: str,
+    judged: Judged,
+    products: Sequence[ProductDoc],
+    *,
+    top_k: int = TOP_K,
+) -> dict[str, dict[str, float]]:
+    """One model's per-query figures (:func:`per_query_metrics`) for ``judged``'s queries,
+    retrieving from ``products`` (the whole catalog in an evaluation; a benchmark's validation
+    may pass a sample of it holding every judged product)."""
+    ids = np.array([p.id for p in products], dtype=np.int64)
+    catalog = [product_text(p, description=config.curriculum.use_description) for p in products]
+    model = _load(path)
+    bf16 = resolve_precision(config.precision, str(model.device)) == "bfloat16"
+    full, judged_run = _runs(model, judged, ids, catalog, top_k, bf16)
+    return per_query_metrics(full, judged_run, judged)
+
+
 def score_models(
     engine: Engine,
     config: RetrieverSettings,
@@ -344,18 +371,13 @@ def score_models(
     """
     started = time.perf_counter()
     products = load_products(engine)
-    ids = np.array([p.id for p in products], dtype=np.int64)
-    catalog = [product_text(p, description=config.curriculum.use_description) for p in products]
     scores: list[ModelScores] = []
     base: dict[str, dict[str, float]] | None = None
     references: dict[str, dict[str, dict[str, float]]] = {}
     for name, path in models.items():
         t0 = time.perf_counter()
-        model = _load(path)
-        bf16 = resolve_precision(config.precision, str(model.device)) == "bfloat16"
-        full, judged_run = _runs(model, judged, ids, catalog, top_k, bf16)
-        per_query = per_query_metrics(full, judged_run, judged)
-        overall, segments = _summarise(per_query, judged)
+        per_query = query_scores(config, path, judged, products, top_k=top_k)
+        overall, segments = summarise(per_query, judged)
         p_values = paired_p_values(base, per_query) if base is not None else {}
         base = base or per_query
         versus = {ref: paired_p_values(values, per_query) for ref, values in references.items()}

@@ -5,7 +5,9 @@ A stage names its data (:data:`retriever.recipes.DataName`):
 - an export dataset (``stage1_bce``, ``stage2_mnr``, ``stage3_triplet``, ``graded``): its
   ``train`` rows as they are;
 - ``human``: (query, product text) for every human label of the *tier-training* split at or
-  above the relevance cut-off, read from the store; evaluation queries never reach a stage;
+  above the relevance cut-off, read from the store; evaluation queries never reach a stage
+  (:class:`HumanLabels` may name one label source and other splits: a label-budget
+  benchmark trains on the pairs it drew from the tier-training and calibration splits);
 - ``mixed``: every curriculum example as an (anchor, positive, negative) triplet in one stage:
   stage 2 and 3 triplets, and each stage-1 positive paired with one of its query's stage-1
   negatives (a random stage-1 product where the query has none);
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NUM_NEGATIVES",
+    "HumanLabels",
     "RowSource",
     "capped",
     "datasets_read",
@@ -61,6 +65,19 @@ _READS: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class HumanLabels:
+    """Which human labels ``human`` stages read: of ``source`` only (None: every source), of
+    the queries in ``splits`` (never ``evaluation``)."""
+
+    source: str | None = None
+    splits: tuple[str, ...] = ("train",)
+
+    def __post_init__(self) -> None:
+        if "evaluation" in self.splits:
+            raise DissentError("human labels of the evaluation split never reach training")
+
+
 def datasets_read(stages: Sequence[Stage]) -> list[str]:
     """The export datasets ``stages`` read, each once."""
     names = [n for s in stages for n in _READS.get(s.data, (s.data,))]
@@ -76,12 +93,21 @@ class RowSource:
         config: the pipeline config (``curriculum.relevance_cutoff``, ``use_description``,
             ``splits``).
         export: the checked export, or None when only ``human`` stages will be built.
+        human: which human labels ``human`` stages read (default: every source's, of the
+            tier-training split).
     """
 
-    def __init__(self, engine: Engine, config: RetrieverSettings, export: Export | None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: RetrieverSettings,
+        export: Export | None,
+        human: HumanLabels = HumanLabels(),
+    ) -> None:
         self.engine = engine
         self.config = config
         self.export = export
+        self.human_labels = human
         self._datasets: dict[str, list[Row]] = {}
         self._human: list[Row] | None = None
 
@@ -94,13 +120,13 @@ class RowSource:
         return self._datasets[name]
 
     def human(self) -> list[Row]:
-        """(query, product text) for the tier-training split's relevant human labels."""
+        """(query, product text) for the chosen human labels at or above the cut-off."""
         if self._human is None:
-            self._human = _human_rows(self.engine, self.config)
+            self._human = _human_rows(self.engine, self.config, self.human_labels)
         return self._human
 
 
-def _human_rows(engine: Engine, config: RetrieverSettings) -> list[Row]:
+def _human_rows(engine: Engine, config: RetrieverSettings, chosen: HumanLabels) -> list[Row]:
     cutoff = config.curriculum.relevance_cutoff
     stmt = (
         select(Query.external_id, Query.text, HumanLabel.product_id)
@@ -108,12 +134,14 @@ def _human_rows(engine: Engine, config: RetrieverSettings) -> list[Row]:
         .where(HumanLabel.grade >= cutoff)
         .order_by(HumanLabel.id)
     )
+    if chosen.source is not None:
+        stmt = stmt.where(HumanLabel.source == chosen.source)
     splits = config.splits
     with engine.connect() as conn:
         labels = [
             (text, pid)
             for key, text, pid in conn.execute(stmt)
-            if split_of(key, splits.fractions, splits.seed) == "train"
+            if split_of(key, splits.fractions, splits.seed) in chosen.splits
         ]
     if not labels:
         return []

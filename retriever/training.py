@@ -40,7 +40,7 @@ from retriever.paths import (
 )
 from retriever.plan import PlannedStage, plan_recipe
 from retriever.recipes import RECIPES, RecipeTable, Stage, check_recipes, recipe_stages
-from retriever.rows import NUM_NEGATIVES, RowSource, datasets_read
+from retriever.rows import NUM_NEGATIVES, HumanLabels, RowSource, datasets_read
 from retriever.source import Export, open_export
 from retriever.trainer import RecipeReport, train_recipe
 from store.ledger import Flow, export_run_of, recorded_run
@@ -139,6 +139,7 @@ def train_recipes(
     table: RecipeTable = RECIPES,
     num_negatives: int = NUM_NEGATIVES,
     triplet_margin: float = TRIPLET_MARGIN,
+    human: HumanLabels = HumanLabels(),
 ) -> TrainReport:
     """Train each recipe and save its model to ``<output>/<recipe>/final``.
 
@@ -152,6 +153,8 @@ def train_recipes(
         table: recipe name -> stages; a benchmark passes its own (``bench/ablations.py``).
         num_negatives: mined negatives per human pair in ``human_hardneg`` stages.
         triplet_margin: the ``triplet`` loss's margin on cosine distance.
+        human: which human labels ``human`` stages read (default: the tier-training split's,
+            every source); a stage's key hashes its rows, so other labels train another model.
 
     Returns:
         The run's id, the export read and a :class:`~retriever.trainer.RecipeReport` per recipe.
@@ -167,7 +170,7 @@ def train_recipes(
     base = str(check_model_folder(Path(base_model(config)), "train.base_model"))
     export = _export(config, export_dir, [s for each in stages.values() for s in each])
     output = check_writable_folder(output_dir or models_folder(config), "trained models")
-    source = RowSource(engine, config, export)
+    source = RowSource(engine, config, export, human)
     settings = _settings(config, base, triplet_margin)
     plans: dict[str, list[PlannedStage]] = {
         name: plan_recipe(name, stages[name], source, output / name, settings, num_negatives)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,21 +74,38 @@ def entropy(distribution: Sequence[float]) -> float:
 
 
 def _eligible(
-    engine: Engine, mining_run: int, settings: ReviewSettings
+    engine: Engine,
+    mining_run: int,
+    settings: ReviewSettings,
+    among: Collection[tuple[int, int]] | None = None,
+    labelled: Collection[tuple[int, int]] | None = None,
 ) -> list[tuple[int, int, str]]:
-    """The run's candidates that no person graded or was queued, outside the evaluation split."""
+    """The run's candidates that no person graded or was queued (or, given ``labelled``, that
+    are not in it), of ``among`` only when given, outside the evaluation split."""
     held = evaluation_queries(engine, settings.splits)
     with engine.connect() as conn:
-        taken = {tuple(r) for r in conn.execute(select(HumanLabel.query_id, HumanLabel.product_id))}
-        taken |= {
-            tuple(r) for r in conn.execute(select(ReviewItem.query_id, ReviewItem.product_id))
-        }
+        if labelled is None:
+            taken = {
+                tuple(r) for r in conn.execute(select(HumanLabel.query_id, HumanLabel.product_id))
+            }
+            taken |= {
+                tuple(r) for r in conn.execute(select(ReviewItem.query_id, ReviewItem.product_id))
+            }
+        else:
+            taken = set(labelled)
         rows = conn.execute(
             select(Candidate.query_id, Candidate.product_id, Candidate.candidate_set)
             .where(Candidate.run_id == mining_run)
             .order_by(Candidate.query_id, Candidate.product_id)
         )
-        return [r for r in rows if r[0] not in held and (r[0], r[1]) not in taken]
+        allowed = None if among is None else set(among)
+        return [
+            r
+            for r in rows
+            if r[0] not in held
+            and (r[0], r[1]) not in taken
+            and (allowed is None or (r[0], r[1]) in allowed)
+        ]
 
 
 def _cascade(
@@ -131,6 +148,9 @@ def propose(
     *,
     strategy: Strategy | None = None,
     mining_run: int | None = None,
+    among: Collection[tuple[int, int]] | None = None,
+    labelled: Collection[tuple[int, int]] | None = None,
+    distributions: Mapping[tuple[int, int], Sequence[float]] | None = None,
 ) -> list[Proposal]:
     """Up to ``n`` pairs of ``mining_run`` (default: the latest) for people to label next.
 
@@ -140,6 +160,13 @@ def propose(
         n: how many pairs.
         strategy: ``active``, ``stratified`` or ``random`` (default: ``review.strategy``).
         mining_run: whose candidates to choose among.
+        among: (query, product) pairs that may be proposed (default: every candidate). A
+            simulation on a labelled dataset passes the judged pairs: a label exists only
+            for them.
+        labelled: pairs already labelled, never proposed again (default: the store's human
+            labels and the queue).
+        distributions: tier 1's grade distribution per pair (default: its latest judgments in
+            the store, which cover only the pairs annotated so far).
 
     Raises:
         DissentError: no such mining run.
@@ -148,8 +175,10 @@ def propose(
     strategy = strategy or config.strategy
     run = resolve_run(engine, Flow.MINE, mining_run).id
     dists, grades = _cascade(engine)
+    if distributions is not None:
+        dists = {pair: list(d) for pair, d in distributions.items()}
     pairs = []
-    for q, p, candidate_set in _eligible(engine, run, settings):
+    for q, p, candidate_set in _eligible(engine, run, settings, among, labelled):
         grade = grades.get((q, p))
         dist = dists.get((q, p))
         uncertainty = entropy(dist) if dist else None

@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 
 import pytest
+from sqlalchemy import insert
 
 from core.errors import DissentError
 from flows.config import PipelineConfig
 from retriever.recipes import Stage, recipe_stages
 from retriever.rows import (
+    HumanLabels,
     RowSource,
     capped,
     datasets_read,
@@ -19,6 +21,7 @@ from retriever.rows import (
     with_hard_negatives,
 )
 from retriever.source import open_export
+from store.schema import HumanLabel
 from tests.retriever.conftest import HandStore, label_by_hand
 
 
@@ -111,3 +114,32 @@ def test_evaluation_queries_never_reach_the_human_stage(
     label_by_hand(store, cfg)
     cfg.splits.fractions = (0.0, 0.0, 0.0, 1.0)  # every labelled query held out
     assert _source(exported).human() == []
+
+
+def test_human_stages_can_read_one_source_of_other_splits(
+    exported: tuple[HandStore, PipelineConfig],
+) -> None:
+    """A label budget trains on the pairs it drew (its own source) of the tier-training and
+    calibration splits; the evaluation split is refused outright."""
+    store, cfg = exported
+    label_by_hand(store, cfg)
+    with store.engine.begin() as conn:  # q1: p1 again, as another source's label
+        conn.execute(
+            insert(HumanLabel).values(
+                query_id=store.query["q1"],
+                product_id=store.product["p1"],
+                grade=3,
+                raw_label="3",
+                source="budget",
+            )
+        )
+    export = open_export(cfg.workdir / "export")
+    assert len(RowSource(store.engine, cfg, export).human()) == 4  # every source
+    budget = RowSource(store.engine, cfg, export, HumanLabels("budget"))
+    assert len(budget.human()) == 1  # the budget's one pair
+    cfg.splits.fractions = (0.0, 1.0, 0.0, 0.0)  # every query in calibration
+    assert RowSource(store.engine, cfg, export, HumanLabels("budget")).human() == []
+    both = HumanLabels("budget", ("train", "calibration"))
+    assert len(RowSource(store.engine, cfg, export, both).human()) == 1
+    with pytest.raises(DissentError, match="evaluation split never"):
+        HumanLabels("budget", ("train", "evaluation"))

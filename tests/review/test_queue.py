@@ -8,7 +8,7 @@ from sqlalchemy import Engine, insert, select
 
 from flows.config import PipelineConfig
 from review.queue import _shares, entropy, fill_queue, propose
-from store.schema import HumanLabel, ReviewItem
+from store.schema import Candidate, HumanLabel, ReviewItem
 
 
 def test_entropy_and_shares_by_hand() -> None:
@@ -82,3 +82,27 @@ def test_filling_continues_and_leaves_out_labelled_pairs(
     assert sorted(position for _, _, position, _ in items) == list(range(1, 25))
     assert 4 <= sum(raters == 2 for *_, raters in items) <= 20  # about half for two people
     assert first.lines()[0].startswith("queued 12 pairs (active; ")
+
+
+def test_a_simulation_chooses_among_revealed_pairs_with_its_own_distributions(
+    store: Engine, settings: PipelineConfig
+) -> None:
+    """A label-budget simulation: only judged pairs may be proposed, the pairs of the budget so
+    far are the labelled ones (whatever the store's human labels say), and tier 1's answers
+    for the pool come with the call."""
+    with store.connect() as conn:
+        candidates = conn.execute(select(Candidate.query_id, Candidate.product_id)).all()
+    pool = {tuple(c) for c in candidates if c[0] <= 6}
+    held = {next(iter(sorted(pool)))}
+    sure, unsure = [1.0, 0.0, 0.0, 0.0], [0.25] * 4
+    dists = {pair: unsure if pair[1] % 2 else sure for pair in pool}
+    chosen = propose(
+        store, settings, 100, among=pool, labelled=held, distributions=dists, strategy="active"
+    )
+    picked = {(p.query_id, p.product_id) for p in chosen}
+    assert picked <= pool - held and len(picked) == min(100, len(pool) - 1, 6 * 2)  # per_query 2
+    assert all(p.uncertainty == (1.0 if p.product_id % 2 else 0.0) for p in chosen)
+    # within a cell the unsure pair comes before the sure one
+    for cell in {p.cell for p in chosen}:
+        shown = [p.uncertainty for p in chosen if p.cell == cell]
+        assert shown == sorted(shown, reverse=True)
