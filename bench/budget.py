@@ -37,6 +37,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +87,6 @@ class Bench:
         self.state_file.write_text(json.dumps(self.state, indent=1, default=str))
         print(f"{key}: {self.state[key]['seconds']} s", flush=True)
         return result
-
-    def seconds(self, prefix: str) -> float:
-        """Wall time of the steps under ``prefix`` (this run's and earlier runs')."""
-        return round(sum(v["seconds"] for k, v in self.state.items() if k.startswith(prefix)), 1)
 
 
 def _prepare(bench: Bench) -> tuple[int, str]:
@@ -187,8 +184,7 @@ def _arm(bench: Bench, name: str, drawn: dict, run: int, base: str) -> dict:
 
 
 def _plain(value: Any) -> Any:
-    from dataclasses import asdict
-
+    """A dataclass as plain JSON values (what the state file keeps)."""
     return json.loads(json.dumps(asdict(value), default=str))
 
 

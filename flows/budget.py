@@ -33,7 +33,7 @@ from sqlalchemy import Engine, select
 from annotator.annotating import annotate
 from annotator.backends.registry import backend_class
 from annotator.calibrating import calibrate
-from annotator.pairs import CandidateRow, as_pairs, with_product_fields
+from annotator.pairs import CandidateRow, as_pairs, candidate_rows, with_product_fields
 from annotator.tiers import open_tiers
 from annotator.training import train_tier
 from curriculum.build import build_curriculum
@@ -44,7 +44,7 @@ from retriever.rows import HumanLabels
 from retriever.training import TrainReport, train_recipes
 from review.queue import propose
 from store.budgets import BUDGET_SPLITS, draw_budget, labels_of_splits, write_source
-from store.schema import Candidate, Query
+from store.schema import Query
 from store.splits import split_of
 
 __all__ = [
@@ -176,12 +176,9 @@ def draw_active(
 def _judged_candidates(
     engine: Engine, mining_run: int, judged: set[tuple[int, int]]
 ) -> list[CandidateRow]:
-    stmt = select(Candidate.query_id, Candidate.product_id, Candidate.candidate_set).where(
-        Candidate.run_id == mining_run
-    )
-    with engine.connect() as conn:
-        rows = [CandidateRow(*r) for r in conn.execute(stmt) if (r[0], r[1]) in judged]
-    return sorted(rows)
+    """The run's candidates among ``judged`` (read for the judged queries only)."""
+    rows = candidate_rows(engine, mining_run, query_ids=sorted({q for q, _ in judged}))
+    return [r for r in rows if (r.query_id, r.product_id) in judged]
 
 
 def _tier1_distributions(
