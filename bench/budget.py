@@ -2,8 +2,9 @@
 
 For each budget ``B`` (pairs, drawn as whole queries from the tier-training and calibration
 splits; the test and evaluation splits are never spent) and each way of choosing them
-(``random``; ``active``: the smallest budget's random pairs, then what
-:func:`review.queue.propose` asks for), three arms (:mod:`flows.budget`):
+(``random``; ``active``: a smaller budget's random pairs — ``--active-seed``, by default the
+smallest of ``--budgets`` — then what :func:`review.queue.propose` asks for, ranked by that
+budget's tier 1), three arms (:mod:`flows.budget`):
 
 - ``human@B``: the ``human`` recipe on the B pairs, its epochs (1 or 4) chosen on validation;
 - ``dissent@B``: tier 1 trained on the B pairs of tier-training queries, the cascade
@@ -22,7 +23,7 @@ of the random draw at the same ``B``. Mining runs once. Every step is kept in
 ``<workdir>/budget/state.json`` as it ends, so a killed run resumes at the next step.
 
     python -m bench.budget [--config configs/homedepot-budget.yaml] [--budgets 500 1000 2000 5000]
-        [--strategies random active] [--dissent-recipe staged --dissent-recipe mixed]
+        [--strategies random active] [--active-seed 500] [--dissent-recipe staged --dissent-recipe mixed]
 
 Writes ``bench/results/budget-homedepot.json`` (after every arm) and ``.html`` (the curve:
 :mod:`bench.budget_page`).
@@ -41,6 +42,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from annotator.training import train_tier
 from bench.budget_page import write_page
 from bench.budget_scores import Scorer, evaluation_set, p_value, summary, validation_set
 from bench.command import command_line, write_results
@@ -220,6 +222,12 @@ def main() -> int:
         "--strategies", nargs="+", choices=["random", "active"], default=["random", "active"]
     )
     parser.add_argument("--dissent-recipe", action="append", choices=["staged", "mixed"])
+    parser.add_argument(
+        "--active-seed",
+        type=int,
+        help="the random budget that active choice grows from (default: the smallest of "
+        "--budgets); one outside --budgets is drawn and its tier 1 trained, nothing more",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-queries", type=int, default=600)
     parser.add_argument("--val-catalog", type=int, default=10000)
@@ -236,21 +244,16 @@ def main() -> int:
     everything = bench.step("all/train/human", lambda: _human_all(bench, origin))
     bench.step("all/pairs", lambda: _pairs(bench, origin))
     sizes = sorted(int(b) for b in args.budgets if b != "all")
+    grow_from = args.active_seed or sizes[0]
     arms: dict[str, dict] = {}
     for strategy in args.strategies:
-        for budget in sizes if strategy == "random" else sizes[1:]:
+        chosen = sizes if strategy == "random" else [b for b in sizes if b > grow_from]
+        for budget in chosen:
             name = f"{strategy}@{budget}"
             if strategy == "random":
-                drawn = bench.step(
-                    f"{name}/draw",
-                    lambda b=budget: _plain(
-                        draw_random(bench.engine, config, b, args.seed, origin)
-                    ),
-                )
+                drawn = _draw(bench, budget, origin)
             else:
-                seed_arm = arm_config(
-                    config, bench.folder / f"random@{sizes[0]}", f"budget-random-{sizes[0]}"
-                )
+                seed_arm = _active_seed(bench, grow_from, origin)
                 drawn = bench.step(
                     f"{name}/draw",
                     lambda b=budget, s=seed_arm: _plain(
@@ -261,6 +264,24 @@ def main() -> int:
             _write(bench, args, arms, base, everything)
     _write(bench, args, arms, base, everything)
     return 0
+
+
+def _draw(bench: Bench, budget: int, origin: str) -> dict:
+    """The random draw of ``budget`` pairs (one step, shared by its arm and active's seed)."""
+    return bench.step(
+        f"random@{budget}/draw",
+        lambda: _plain(draw_random(bench.engine, bench.config, budget, bench.args.seed, origin)),
+    )
+
+
+def _active_seed(bench: Bench, budget: int, origin: str) -> PipelineConfig:
+    """The random arm of ``budget`` that active choice grows from, its tier 1 trained: by the
+    arm's own labels step where it ran, else by a step of its own (nothing else trained)."""
+    drawn = _draw(bench, budget, origin)
+    arm = arm_config(bench.config, bench.folder / f"random@{budget}", drawn["source"])
+    if f"random@{budget}/labels" not in bench.state:
+        bench.step(f"random@{budget}/tier1", lambda: _plain(train_tier(bench.engine, arm)))
+    return arm
 
 
 def _pairs(bench: Bench, origin: str) -> int:

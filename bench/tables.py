@@ -3,6 +3,7 @@
     python -m bench.tables            # every table
     python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, proof-k10,
                                       # mining, mining-store, sample-seeds, sample-seeds-negatives, budget,
+                                      # budget-active,
                                       # curriculum-humans, curriculum-humans-k10
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
@@ -32,6 +33,7 @@ FILES = {
     "curriculum-humans": "curriculum-humans-homedepot.json",  # the levels against humans
     "curriculum-humans-k10": "curriculum-humans-homedepot-k10.json",  # easy_positive_k 10
     "budget": "budget-homedepot.json",  # what B human labels buy (issue 29)
+    "budget-active": "budget-homedepot-active.json",  # active against random choice, B = 2,000
 }
 # the bench module, where it is not the name's first word
 MODULES = {
@@ -41,6 +43,7 @@ MODULES = {
     "sample-seeds-negatives": "sample_seeds",
     "curriculum-humans": "curriculum_humans",
     "curriculum-humans-k10": "curriculum_humans",
+    "budget-active": "budget",
 }
 
 
@@ -226,6 +229,7 @@ def budget_table(data: dict[str, Any]) -> list[str]:
 
 TABLES = {
     "budget": budget_table,
+    "budget-active": budget_table,
     "proof": proof_table,
     "proof-human-plus": proof_table,
     "proof-k10": proof_table,

@@ -142,7 +142,9 @@ def draw_active(
     A simulation on a labelled dataset: a label is revealed only for the pairs the strategy
     picks, so it chooses among the mining run's candidates that ``origin`` judged in the
     tier-training and calibration splits. Tier 1 of ``seed_arm`` (trained on the smaller
-    budget) grades those candidates first, so that ``active`` ranks by its uncertainty.
+    budget) grades those candidates first, so that ``active`` ranks by its uncertainty and
+    names its cells by its grade (the most likely one, uncalibrated): nothing a larger budget
+    learned reaches the choice.
     """
     started = time.perf_counter()
     splits = seed_arm.splits
@@ -156,6 +158,9 @@ def draw_active(
     }
     pool = _judged_candidates(engine, mining_run, grade_of.keys() - labelled)
     distributions = _tier1_distributions(engine, seed_arm, pool)
+    # the cells are named by this tier 1's grades: the store's cascade labels may be another
+    # arm's (a larger budget annotated earlier in the same store)
+    grades = {pair: max(range(len(d)), key=d.__getitem__) for pair, d in distributions.items()}
     proposals = propose(
         engine,
         seed_arm,
@@ -165,6 +170,7 @@ def draw_active(
         among={(r.query_id, r.product_id) for r in pool},
         labelled=labelled,
         distributions=distributions,
+        grades=grades,
     )
     drawn = {q: list(pairs) for q, pairs in held.items()}
     for p in proposals:

@@ -151,6 +151,7 @@ def propose(
     among: Collection[tuple[int, int]] | None = None,
     labelled: Collection[tuple[int, int]] | None = None,
     distributions: Mapping[tuple[int, int], Sequence[float]] | None = None,
+    grades: Mapping[tuple[int, int], int] | None = None,
 ) -> list[Proposal]:
     """Up to ``n`` pairs of ``mining_run`` (default: the latest) for people to label next.
 
@@ -167,6 +168,9 @@ def propose(
             labels and the queue).
         distributions: tier 1's grade distribution per pair (default: its latest judgments in
             the store, which cover only the pairs annotated so far).
+        grades: the grade each pair's cell is named by (default: the cascade's latest label
+            in the store). A simulation whose store holds other cascades' labels passes the
+            grades of the tier 1 it stands for.
 
     Raises:
         DissentError: no such mining run.
@@ -174,12 +178,13 @@ def propose(
     config = settings.review
     strategy = strategy or config.strategy
     run = resolve_run(engine, Flow.MINE, mining_run).id
-    dists, grades = _cascade(engine)
+    dists, stored = _cascade(engine)
     if distributions is not None:
         dists = {pair: list(d) for pair, d in distributions.items()}
+    named_by = stored if grades is None else grades
     pairs = []
     for q, p, candidate_set in _eligible(engine, run, settings, among, labelled):
-        grade = grades.get((q, p))
+        grade = named_by.get((q, p))
         dist = dists.get((q, p))
         uncertainty = entropy(dist) if dist else None
         cell = f"{candidate_set} / {UNGRADED if grade is None else f'grade {grade}'}"

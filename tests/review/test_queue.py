@@ -106,3 +106,21 @@ def test_a_simulation_chooses_among_revealed_pairs_with_its_own_distributions(
     for cell in {p.cell for p in chosen}:
         shown = [p.uncertainty for p in chosen if p.cell == cell]
         assert shown == sorted(shown, reverse=True)
+
+
+def test_a_simulation_names_its_cells_by_its_own_grades(
+    store: Engine, settings: PipelineConfig
+) -> None:
+    """Grades passed with the call name the cells, not the store's cascade labels (another
+    arm's, in a label-budget simulation); an empty mapping leaves every pair ungraded."""
+    with store.connect() as conn:
+        candidates = conn.execute(select(Candidate.query_id, Candidate.product_id)).all()
+    pool = {tuple(c) for c in candidates if c[0] <= 6}
+    own = {pair: pair[1] % 4 for pair in pool}
+    chosen = propose(store, settings, 100, among=pool, labelled=set(), grades=own)
+    assert chosen and all(
+        p.cell.endswith(f"/ grade {own[p.query_id, p.product_id]}") for p in chosen
+    )
+    assert all(p.reason["cascade_grade"] == own[p.query_id, p.product_id] for p in chosen)
+    none = propose(store, settings, 100, among=pool, labelled=set(), grades={})
+    assert none and all(p.cell.endswith("/ ungraded") for p in none)
