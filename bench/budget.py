@@ -38,10 +38,12 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from annotator.pairs import candidate_rows
 from annotator.training import train_tier
 from bench.budget_page import write_page
 from bench.budget_scores import Scorer, evaluation_set, p_value, summary, validation_set
@@ -182,7 +184,24 @@ def _arm(bench: Bench, name: str, drawn: dict, run: int, base: str) -> dict:
     )
     both = {"path": hardneg, "val": bench.val.ndcg(f"{name}-human-hardneg", hardneg)}
     models = {"human": human, "dissent": dissent, "human+dissent": both}
-    return {"drawn": drawn, "labels": labels, "models": models}
+    composition = _composition(bench, drawn["source"], run)
+    return {"drawn": drawn, "composition": composition, "labels": labels, "models": models}
+
+
+def _composition(bench: Bench, source: str, run: int) -> dict:
+    """What a budget's pairs are: queries, pairs per grade, and per disagreement set of the
+    mining run (``not mined``: judged pairs no channel retrieved)."""
+    labels = labels_of_splits(bench.engine, bench.config.splits, BUDGET_SPLITS, source)
+    pairs = {(q, p): g for q, held in labels.items() for p, g in held}
+    sets = {
+        (r.query_id, r.product_id): r.candidate_set
+        for r in candidate_rows(bench.engine, run, query_ids=sorted(labels))
+    }
+    return {
+        "queries": len(labels),
+        "grades": dict(sorted(Counter(str(g) for g in pairs.values()).items())),
+        "sets": dict(sorted(Counter(sets.get(k, "not mined") for k in pairs).items())),
+    }
 
 
 def _plain(value: Any) -> Any:
