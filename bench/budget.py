@@ -11,7 +11,7 @@ budget's tier 1), three arms (:mod:`flows.budget`):
   calibrated on those of calibration queries, the mining run annotated under
   ``annotation.sample``, the curriculum built and the ``staged`` recipe trained; its stages
   are kept up to the prefix with the best validation NDCG@10 (with ``--dissent-recipe mixed``
-  the one-stage mixed recipe competes too);
+  the one-stage mixed recipe competes too, with ``mnr-only`` stage 2 alone from the base);
 - ``human+dissent@B``: ``human-hardneg``, the B pairs each with a mined candidate the cascade
   graded irrelevant.
 
@@ -41,6 +41,7 @@ import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from annotator.pairs import candidate_rows
@@ -54,6 +55,7 @@ from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from miners.mine import mine
 from retriever.paths import base_model
+from retriever.recipes import CURRICULUM, RECIPES, RecipeTable
 from store.budgets import BUDGET_SPLITS, labels_of_splits
 from store.db import open_store
 from store.ledger import table_counts
@@ -61,6 +63,9 @@ from store.ledger import table_counts
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DATA = Path(os.environ.get("DISSENT_HOMEDEPOT_DIR", ROOT.parent / "shared/data/homedepot"))
+DISSENT_RECIPES: RecipeTable = MappingProxyType({**RECIPES, "mnr-only": (CURRICULUM[1],)})
+"""What ``--dissent-recipe`` may name: the library's recipes and ``mnr-only`` (the curriculum's
+stage 2 alone, from the base model)."""
 HUMAN_EPOCHS = (1, 4)
 """``human@B``'s epochs, chosen on validation (``all``: one, as the proof trains it)."""
 
@@ -155,7 +160,9 @@ def _dissent(bench: Bench, arm: PipelineConfig, name: str, base: str) -> dict:
     for recipe in bench.args.dissent_recipe or ["staged"]:
         report = bench.step(
             f"{name}/train/{recipe}",
-            lambda r=recipe: _report(train_arm(bench.engine, arm, [r], _models(arm))),
+            lambda r=recipe: _report(
+                train_arm(bench.engine, arm, [r], _models(arm), DISSENT_RECIPES)
+            ),
         )
         options.append(_stages(bench, name, recipe, report, base_val))
     best = max(options, key=lambda o: o["val"])
@@ -240,7 +247,9 @@ def main() -> int:
     parser.add_argument(
         "--strategies", nargs="+", choices=["random", "active"], default=["random", "active"]
     )
-    parser.add_argument("--dissent-recipe", action="append", choices=["staged", "mixed"])
+    parser.add_argument(
+        "--dissent-recipe", action="append", choices=["staged", "mixed", "mnr-only"]
+    )
     parser.add_argument(
         "--active-seed",
         type=int,

@@ -3,7 +3,7 @@
     python -m bench.tables            # every table
     python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, proof-k10,
                                       # mining, mining-store, sample-seeds, sample-seeds-negatives, budget,
-                                      # budget-active,
+                                      # budget-active, budget-mnr,
                                       # curriculum-humans, curriculum-humans-k10
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
@@ -34,6 +34,7 @@ FILES = {
     "curriculum-humans-k10": "curriculum-humans-homedepot-k10.json",  # easy_positive_k 10
     "budget": "budget-homedepot.json",  # what B human labels buy (issue 29)
     "budget-active": "budget-homedepot-active.json",  # active against random choice, B = 2,000
+    "budget-mnr": "budget-homedepot-mnr.json",  # the same, mnr-only competing with staged
 }
 # the bench module, where it is not the name's first word
 MODULES = {
@@ -44,6 +45,7 @@ MODULES = {
     "curriculum-humans": "curriculum_humans",
     "curriculum-humans-k10": "curriculum_humans",
     "budget-active": "budget",
+    "budget-mnr": "budget",
 }
 
 
@@ -230,6 +232,7 @@ def budget_table(data: dict[str, Any]) -> list[str]:
 TABLES = {
     "budget": budget_table,
     "budget-active": budget_table,
+    "budget-mnr": budget_table,
     "proof": proof_table,
     "proof-human-plus": proof_table,
     "proof-k10": proof_table,

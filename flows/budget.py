@@ -40,6 +40,7 @@ from curriculum.build import build_curriculum
 from curriculum.export import export_curriculum
 from flows.config import PipelineConfig
 from prompts import load_prompt
+from retriever.recipes import RECIPES, RecipeTable
 from retriever.rows import HumanLabels
 from retriever.training import TrainReport, train_recipes
 from review.queue import propose
@@ -263,14 +264,19 @@ def human_labels(source: str) -> HumanLabels:
 
 
 def train_arm(
-    engine: Engine, arm: PipelineConfig, recipes: Sequence[str], output: Path
+    engine: Engine,
+    arm: PipelineConfig,
+    recipes: Sequence[str],
+    output: Path,
+    table: RecipeTable = RECIPES,
 ) -> TrainReport:
-    """Train ``recipes`` into ``output`` on ``arm``'s human labels (:func:`human_labels`) and
-    its export."""
+    """Train ``recipes`` (names in ``table``) into ``output`` on ``arm``'s human labels
+    (:func:`human_labels`) and its export."""
     return train_recipes(
         engine,
         arm,
         recipes=list(recipes),
         output_dir=output,
         human=human_labels(str(arm.annotation.label_source)),
+        table=table,
     )
