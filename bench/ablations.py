@@ -11,6 +11,7 @@ question each, and train through the same library code (``train_recipes(..., tab
 | ``human-hardneg-masked`` | ``human-hardneg``'s rows under ROAR's false-negative mask (δ 0.1) | does the mask keep the mined negatives' gain? |
 | ``staged-masked`` | the curriculum, ROAR's false-negative mask in stage 2 | does the mask help the curriculum? |
 | ``staged+graded`` | the curriculum, then ROAR's graded odds-ratio stage on the graded list | does the graded list add anything? |
+| ``mnr-only`` | the curriculum's MNR stage alone, from the base (``bench.budget --dissent-recipe``) | do BCE and Triplet help? |
 
 Models go where ``dissent train`` puts them (``train.output_dir``, default ``workdir/models``),
 so a stage another recipe already trained on the same data and settings is copied, not trained
@@ -49,6 +50,7 @@ ABLATIONS: RecipeTable = MappingProxyType(
         "human-hardneg-masked": (Stage("human_hardneg", "masked_mnr"),),
         "staged-masked": (CURRICULUM[0], Stage("stage2_mnr", "masked_mnr"), CURRICULUM[2]),
         "staged+graded": (*CURRICULUM, Stage("graded", "graded")),
+        "mnr-only": (CURRICULUM[1],),
     }
 )
 """The ablation recipes (name -> stages)."""

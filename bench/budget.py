@@ -41,11 +41,11 @@ import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from annotator.pairs import candidate_rows
 from annotator.training import train_tier
+from bench.ablations import TABLE
 from bench.budget_page import write_page
 from bench.budget_scores import Scorer, evaluation_set, p_value, summary, validation_set
 from bench.command import command_line, write_results
@@ -55,7 +55,6 @@ from ingest import ingest_dataset
 from ingest.mapping import load_mapping
 from miners.mine import mine
 from retriever.paths import base_model
-from retriever.recipes import CURRICULUM, RECIPES, RecipeTable
 from store.budgets import BUDGET_SPLITS, labels_of_splits
 from store.db import open_store
 from store.ledger import table_counts
@@ -63,9 +62,6 @@ from store.ledger import table_counts
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 DATA = Path(os.environ.get("DISSENT_HOMEDEPOT_DIR", ROOT.parent / "shared/data/homedepot"))
-DISSENT_RECIPES: RecipeTable = MappingProxyType({**RECIPES, "mnr-only": (CURRICULUM[1],)})
-"""What ``--dissent-recipe`` may name: the library's recipes and ``mnr-only`` (the curriculum's
-stage 2 alone, from the base model)."""
 HUMAN_EPOCHS = (1, 4)
 """``human@B``'s epochs, chosen on validation (``all``: one, as the proof trains it)."""
 
@@ -160,9 +156,7 @@ def _dissent(bench: Bench, arm: PipelineConfig, name: str, base: str) -> dict:
     for recipe in bench.args.dissent_recipe or ["staged"]:
         report = bench.step(
             f"{name}/train/{recipe}",
-            lambda r=recipe: _report(
-                train_arm(bench.engine, arm, [r], _models(arm), DISSENT_RECIPES)
-            ),
+            lambda r=recipe: _report(train_arm(bench.engine, arm, [r], _models(arm), TABLE)),
         )
         options.append(_stages(bench, name, recipe, report, base_val))
     best = max(options, key=lambda o: o["val"])

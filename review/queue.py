@@ -108,14 +108,6 @@ def _eligible(
         ]
 
 
-def _cascade(
-    engine: Engine,
-) -> tuple[dict[tuple[int, int], list[float]], dict[tuple[int, int], int]]:
-    """Tier 1's latest grade distribution and the cascade's latest grade, per pair."""
-    with engine.connect() as conn:
-        return tier1_distributions(conn), cascade_grades(conn)
-
-
 def _shares(sizes: dict[str, int], n: int) -> dict[str, int]:
     """``n`` slots over cells of ``sizes``: equal shares, a cell's unused share to the others."""
     shares = {cell: 0 for cell in sizes}
@@ -178,10 +170,13 @@ def propose(
     config = settings.review
     strategy = strategy or config.strategy
     run = resolve_run(engine, Flow.MINE, mining_run).id
-    dists, stored = _cascade(engine)
-    if distributions is not None:
-        dists = {pair: list(d) for pair, d in distributions.items()}
-    named_by = stored if grades is None else grades
+    with engine.connect() as conn:  # the store's answers, where the call brings none
+        dists = (
+            tier1_distributions(conn)
+            if distributions is None
+            else {pair: list(d) for pair, d in distributions.items()}
+        )
+        named_by = cascade_grades(conn) if grades is None else grades
     pairs = []
     for q, p, candidate_set in _eligible(engine, run, settings, among, labelled):
         grade = named_by.get((q, p))
