@@ -13,7 +13,8 @@ budget's tier 1), three arms (:mod:`flows.budget`):
   are kept up to the prefix with the best validation NDCG@10 (with ``--dissent-recipe mixed``
   the one-stage mixed recipe competes too, with ``mnr-only`` stage 2 alone from the base);
 - ``human+dissent@B``: ``human-hardneg``, the B pairs each with a mined candidate the cascade
-  graded irrelevant.
+  graded irrelevant (with ``--then-human``, competing with the ``human`` recipe fine-tuned
+  from ``dissent@B``'s chosen model: the curriculum first, the labels last).
 
 ``human@all`` (every tier-training and calibration pair) and the base model are the
 references. Every choice reads the validation queries (:mod:`bench.budget_scores`: test-split
@@ -24,6 +25,7 @@ of the random draw at the same ``B``. Mining runs once. Every step is kept in
 
     python -m bench.budget [--config configs/homedepot-budget.yaml] [--budgets 500 1000 2000 5000]
         [--strategies random active] [--active-seed 500] [--dissent-recipe staged --dissent-recipe mixed]
+        [--then-human] [--output bench/results/budget-homedepot.json]
 
 Writes ``bench/results/budget-homedepot.json`` (after every arm) and ``.html`` (the curve:
 :mod:`bench.budget_page`).
@@ -112,21 +114,24 @@ def _prepare(bench: Bench) -> tuple[int, str]:
     return int(run), mapping.name
 
 
-def _human(bench: Bench, arm: PipelineConfig, name: str, epochs: tuple[int, ...]) -> dict:
-    """``human`` at each of ``epochs``; the one with the best validation NDCG@10."""
+def _human(
+    bench: Bench, arm: PipelineConfig, name: str, epochs: tuple[int, ...], label: str = "human"
+) -> dict:
+    """``human`` at each of ``epochs`` from ``arm``'s base model; the one with the best
+    validation NDCG@10 (``label`` names its steps and folders)."""
     assert bench.val is not None
     tried = {}
     for e in epochs:
         cfg = arm.model_copy(deep=True)
         cfg.train.epochs = e
-        out = Path(str(arm.train.output_dir)).parent / f"human-e{e}"
+        out = Path(str(arm.train.output_dir)).parent / f"{label}-e{e}"
         path = bench.step(
-            f"{name}/train/human-e{e}",
+            f"{name}/train/{label}-e{e}",
             lambda c=cfg, o=out: train_arm(bench.engine, c, ["human"], o).models[0].model_dir,
         )
-        tried[f"epochs {e}"] = {"path": path, "val": bench.val.ndcg(f"{name}-human-e{e}", path)}
+        tried[f"epochs {e}"] = {"path": path, "val": bench.val.ndcg(f"{name}-{label}-e{e}", path)}
     best = max(tried, key=lambda k: tried[k]["val"])
-    return {"path": tried[best]["path"], "chosen": best, "validation": tried}
+    return {**tried[best], "chosen": best, "validation": tried}
 
 
 def _stages(bench: Bench, name: str, recipe: str, report: dict, base_val: float) -> dict:
@@ -183,10 +188,33 @@ def _arm(bench: Bench, name: str, drawn: dict, run: int, base: str) -> dict:
         f"{name}/train/human-hardneg",
         lambda: train_arm(bench.engine, arm, ["human-hardneg"], _models(arm)).models[0].model_dir,
     )
-    both = {"path": hardneg, "val": bench.val.ndcg(f"{name}-human-hardneg", hardneg)}
+    both = _both(bench, arm, name, dissent["path"], hardneg)
     models = {"human": human, "dissent": dissent, "human+dissent": both}
     composition = _composition(bench, drawn["source"], run)
     return {"drawn": drawn, "composition": composition, "labels": labels, "models": models}
+
+
+def _both(bench: Bench, arm: PipelineConfig, name: str, curriculum: str, hardneg: str) -> dict:
+    """``human+dissent@B``: ``human-hardneg``; with ``--then-human`` also the ``human`` recipe
+    fine-tuned from ``curriculum`` (``dissent@B``'s chosen model), its epochs chosen as
+    ``human@B``'s. The option with the best validation NDCG@10."""
+    assert bench.val is not None
+    options: dict[str, dict[str, Any]] = {
+        "human-hardneg": {"path": hardneg, "val": bench.val.ndcg(f"{name}-human-hardneg", hardneg)}
+    }
+    if bench.args.then_human:
+        start = arm.model_copy(deep=True)
+        start.train.base_model = curriculum
+        options["dissent, then human"] = _human(bench, start, name, HUMAN_EPOCHS, "then-human")
+    best = max(options, key=lambda k: options[k]["val"])
+    epochs = options[best].get("chosen")
+    chosen = f"{best}, {epochs}" if epochs else best
+    return {
+        "path": options[best]["path"],
+        "val": options[best]["val"],
+        "chosen": chosen,
+        "options": options,
+    }
 
 
 def _composition(bench: Bench, source: str, run: int) -> dict:
@@ -249,6 +277,11 @@ def main() -> int:
         type=int,
         help="the random budget that active choice grows from (default: the smallest of "
         "--budgets); one outside --budgets is drawn and its tier 1 trained, nothing more",
+    )
+    parser.add_argument(
+        "--then-human",
+        action="store_true",
+        help="human+dissent@B also tries the human recipe fine-tuned from dissent@B's model",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-queries", type=int, default=600)

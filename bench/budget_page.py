@@ -101,7 +101,7 @@ def _chosen(arm: dict[str, Any], kind: str) -> str:
     if kind == "dissent":
         stages = model.get("stages", [])
         return f"{model.get('recipe')}: {model.get('kept')} of {len(stages)} stages kept"
-    return "human-hardneg"
+    return str(model.get("chosen", "human-hardneg"))
 
 
 def curve_rows(data: dict[str, Any]) -> list[list[str]]:

@@ -26,7 +26,9 @@ def _data() -> dict:
             "models": {
                 "human": {"chosen": "epochs 4"},
                 "dissent": {"recipe": "staged", "stages": ["a", "b", "c"], "kept": 2},
-                "human+dissent": {},
+                "human+dissent": {"chosen": "dissent, then human, epochs 1"}
+                if budget > 500
+                else {},
             },
         }
         for kind, value in (("human", 0.29), ("dissent", 0.30), ("human+dissent", 0.31)):
@@ -41,6 +43,9 @@ def test_the_table_has_the_references_then_every_arm() -> None:
     dissent = rows[3]
     assert dissent[1] == "503" and dissent[2] == "0.305 [0.295, 0.315]"
     assert dissent[-1] == "staged: 2 of 3 stages kept" and dissent[-2] == "0.01"
+    # human+dissent names the option validation chose (human-hardneg where the results predate
+    # the choice)
+    assert rows[4][-1] == "human-hardneg" and rows[7][-1] == "dissent, then human, epochs 1"
 
 
 def test_the_page_is_one_file_with_the_curve(tmp_path: Path) -> None:
