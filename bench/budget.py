@@ -14,10 +14,12 @@ budget's tier 1), three arms (:mod:`flows.budget`):
   the one-stage mixed recipe competes too, with ``mnr-only`` stage 2 alone from the base);
 - ``human+dissent@B``: ``human-hardneg``, the B pairs each with a mined candidate the cascade
   graded irrelevant (with ``--then-human``, competing with the ``human`` recipe fine-tuned
-  from ``dissent@B``'s chosen model: the curriculum first, the labels last).
+  from ``dissent@B``'s chosen model, and from ``consensus@0`` with ``--consensus``: the
+  mined data first, the labels last).
 
 ``human@all`` (every tier-training and calibration pair) and the base model are the
-references. Every choice reads the validation queries (:mod:`bench.budget_scores`: test-split
+references; with ``--consensus``, so is ``consensus@0``, the base trained on the mining run's
+consensus with no label at all (:mod:`bench.budget_consensus`). Every choice reads the validation queries (:mod:`bench.budget_scores`: test-split
 queries over their judged products and a catalog sample); the chosen models are scored once
 on the evaluation split over the whole catalog, each with a paired test against ``human@B``
 of the random draw at the same ``B``. Mining runs once. Every step is kept in
@@ -25,7 +27,7 @@ of the random draw at the same ``B``. Mining runs once. Every step is kept in
 
     python -m bench.budget [--config configs/homedepot-budget.yaml] [--budgets 500 1000 2000 5000]
         [--strategies random active] [--active-seed 500] [--dissent-recipe staged --dissent-recipe mixed]
-        [--then-human] [--output bench/results/budget-homedepot.json]
+        [--then-human] [--consensus] [--output bench/results/budget-homedepot.json]
 
 Writes ``bench/results/budget-homedepot.json`` (after every arm) and ``.html`` (the curve:
 :mod:`bench.budget_page`).
@@ -48,6 +50,7 @@ from typing import Any
 from annotator.pairs import candidate_rows
 from annotator.training import train_tier
 from bench.ablations import TABLE
+from bench.budget_consensus import train_consensus
 from bench.budget_page import write_page
 from bench.budget_scores import Scorer, evaluation_set, p_value, summary, validation_set
 from bench.command import command_line, write_results
@@ -196,16 +199,22 @@ def _arm(bench: Bench, name: str, drawn: dict, run: int, base: str) -> dict:
 
 def _both(bench: Bench, arm: PipelineConfig, name: str, curriculum: str, hardneg: str) -> dict:
     """``human+dissent@B``: ``human-hardneg``; with ``--then-human`` also the ``human`` recipe
-    fine-tuned from ``curriculum`` (``dissent@B``'s chosen model), its epochs chosen as
-    ``human@B``'s. The option with the best validation NDCG@10."""
+    fine-tuned from ``curriculum`` (``dissent@B``'s chosen model) and, with ``--consensus``,
+    from ``consensus@0``, their epochs chosen as ``human@B``'s. The option with the best
+    validation NDCG@10."""
     assert bench.val is not None
     options: dict[str, dict[str, Any]] = {
         "human-hardneg": {"path": hardneg, "val": bench.val.ndcg(f"{name}-human-hardneg", hardneg)}
     }
+    starts = {"dissent, then human": ("then-human", curriculum)}
+    if "consensus@0/train" in bench.state:
+        consensus = bench.state["consensus@0/train"]["result"]["path"]
+        starts["consensus, then human"] = ("consensus-then-human", consensus)
     if bench.args.then_human:
-        start = arm.model_copy(deep=True)
-        start.train.base_model = curriculum
-        options["dissent, then human"] = _human(bench, start, name, HUMAN_EPOCHS, "then-human")
+        for option, (label, model) in starts.items():
+            start = arm.model_copy(deep=True)
+            start.train.base_model = model
+            options[option] = _human(bench, start, name, HUMAN_EPOCHS, label)
     best = max(options, key=lambda k: options[k]["val"])
     epochs = options[best].get("chosen")
     chosen = f"{best}, {epochs}" if epochs else best
@@ -245,6 +254,14 @@ def _scored(bench: Bench, arms: dict[str, dict], base: str, everything: str) -> 
     out: dict[str, Any] = {}
     for name, path in (("base", base), ("human@all", everything)):
         out[name] = {"path": path, **summary(bench.eval.per_query(name, path), judged)}
+    if "consensus@0/train" in bench.state:
+        path = bench.state["consensus@0/train"]["result"]["path"]
+        figures = bench.eval.per_query("consensus@0", path)
+        out["consensus@0"] = {
+            "path": path,
+            **summary(figures, judged),
+            "p_vs_base": p_value(bench.eval.per_query("base", base), figures, "ndcg@10"),
+        }
     for key, arm in arms.items():
         strategy, budget = key.split("@")
         reference = arms.get(f"random@{budget}", arm)["models"]["human"]["path"]
@@ -281,7 +298,13 @@ def main() -> int:
     parser.add_argument(
         "--then-human",
         action="store_true",
-        help="human+dissent@B also tries the human recipe fine-tuned from dissent@B's model",
+        help="human+dissent@B also tries the human recipe fine-tuned from dissent@B's model "
+        "(and, with --consensus, from consensus@0's)",
+    )
+    parser.add_argument(
+        "--consensus",
+        action="store_true",
+        help="also train consensus@0, the base on the mining run's consensus alone (no label)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--val-queries", type=int, default=600)
@@ -298,6 +321,13 @@ def main() -> int:
     base = base_model(config)
     everything = bench.step("all/train/human", lambda: _human_all(bench, origin))
     bench.step("all/pairs", lambda: _pairs(bench, origin))
+    if args.consensus:
+        trained = bench.step(
+            "consensus@0/train",
+            lambda: train_consensus(bench.engine, config, run, bench.folder / "consensus@0"),
+        )
+        assert bench.val is not None
+        bench.val.ndcg("consensus@0", trained["path"])
     sizes = sorted(int(b) for b in args.budgets if b != "all")
     grow_from = args.active_seed or sizes[0]
     arms: dict[str, dict] = {}

@@ -2,7 +2,8 @@
 
 :func:`write_page` draws, from ``bench.budget``'s results, NDCG@10 on the evaluation queries
 against the number of human pairs (one line per arm and strategy, its 95% bootstrap interval
-shaded; the base model and ``human@all`` as horizontal references) and, in a second panel,
+shaded; the base model, ``human@all`` and the label-free ``consensus@0`` as horizontal
+references) and, in a second panel,
 judged@10 (the share of each model's top 10 a human judged: what the NDCG can credit), with a
 table of every figure under it. :func:`curve_rows` gives the table's rows, also printed in the
 README by ``python -m bench.tables budget``.
@@ -19,6 +20,8 @@ from typing import Any
 __all__ = ["ARMS", "COLUMNS", "curve_rows", "write_page"]
 
 ARMS = ("human", "dissent", "human+dissent")
+REFERENCES = {"base": "grey", "human@all": "black", "consensus@0": "#c44e52"}
+"""The models drawn as horizontal lines (``consensus@0``: no label at all, ``--consensus``)."""
 _COLOURS = {"human": "#4c72b0", "dissent": "#dd8452", "human+dissent": "#55a868"}
 COLUMNS = (
     "model",
@@ -79,7 +82,7 @@ def _figure(data: dict[str, Any]) -> str:
                     label=f"{kind} ({strategy})",
                 )
                 ax.fill_between(xs, lows, highs, color=_COLOURS[kind], alpha=0.15)
-        for ref, colour in (("base", "grey"), ("human@all", "black")):
+        for ref, colour in REFERENCES.items():
             if ref in data.get("scores", {}):
                 ax.axhline(data["scores"][ref]["overall"][metric], color=colour, ls=":", label=ref)
         ax.set_xscale("log")
@@ -108,10 +111,10 @@ def curve_rows(data: dict[str, Any]) -> list[list[str]]:
     """One row per scored model: the references first, then each budget's arms."""
     scores = data.get("scores", {})
     rows = []
-    for ref in ("base", "human@all"):
+    pairs = {"base": "–", "human@all": f"{data.get('human_all_pairs') or 0:,}", "consensus@0": "0"}
+    for ref in REFERENCES:
         if ref in scores:
-            pairs = "–" if ref == "base" else f"{data.get('human_all_pairs') or 0:,}"
-            rows.append(_row(ref, pairs, scores[ref], None, ""))
+            rows.append(_row(ref, pairs[ref], scores[ref], None, ""))
     for name, arm in data.get("arms", {}).items():
         strategy, budget = name.split("@")
         for kind in ARMS:

@@ -3,7 +3,7 @@
     python -m bench.tables            # every table
     python -m bench.tables annotation # or: annotation-gemma, proof, proof-human-plus, proof-k10,
                                       # mining, mining-store, sample-seeds, sample-seeds-negatives, budget,
-                                      # budget-active, budget-mnr,
+                                      # budget-active, budget-mnr, budget-curve,
                                       # curriculum-humans, curriculum-humans-k10
 
 Run after ``python -m bench.annotation``, ``python -m bench.proof``, ``python -m
@@ -35,6 +35,7 @@ FILES = {
     "budget": "budget-homedepot.json",  # what B human labels buy (issue 29)
     "budget-active": "budget-homedepot-active.json",  # active against random choice, B = 2,000
     "budget-mnr": "budget-homedepot-mnr.json",  # the same, mnr-only competing with staged
+    "budget-curve": "budget-homedepot-curve.json",  # B = 1,000 and 2,000, dissent then human
 }
 # the bench module, where it is not the name's first word
 MODULES = {
@@ -46,6 +47,7 @@ MODULES = {
     "curriculum-humans-k10": "curriculum_humans",
     "budget-active": "budget",
     "budget-mnr": "budget",
+    "budget-curve": "budget",
 }
 
 
@@ -233,6 +235,7 @@ TABLES = {
     "budget": budget_table,
     "budget-active": budget_table,
     "budget-mnr": budget_table,
+    "budget-curve": budget_table,
     "proof": proof_table,
     "proof-human-plus": proof_table,
     "proof-k10": proof_table,
